@@ -1,0 +1,54 @@
+"""Settings, read once from `RETRIEVD_*` environment variables (or a `.env` file)."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+def _default_models_dir() -> Path:
+    # Shared by every data dir on the machine, like fastembed's or Hugging Face's caches:
+    # the pinned assets are the same whatever the deployment.
+    return Path.home() / ".cache" / "retrievd" / "models"
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="RETRIEVD_", env_file=".env", extra="ignore")
+
+    data_dir: Path = Path("./.retrievd")
+    api_key: str | None = None
+    database_url: str | None = None
+    qdrant_url: str | None = Field(default=None, description="Unset: embedded Qdrant Edge. ':memory:' or a URL: qdrant-client.")
+    qdrant_api_key: str | None = None
+    models_dir: Path = Field(default_factory=_default_models_dir)
+    embedding_model: str = "retrievd/all-MiniLM-L6-v2-int8"
+    embedding_threads: int | None = None
+    embed_batch_size: int = 32
+
+    max_upload_bytes: int = 512 * 1024 * 1024
+    ingest_workers: int = 1
+    parse_timeout_s: float = 600.0
+    parse_memory_mb: int = 4096
+
+    host: str = "127.0.0.1"
+    port: int = 8000
+
+    @property
+    def sqlalchemy_url(self) -> str:
+        return self.database_url or f"sqlite:///{(self.data_dir / 'retrievd.db').resolve()}"
+
+    @property
+    def blobs_dir(self) -> Path:
+        return self.data_dir / "files"
+
+    @property
+    def index_dir(self) -> Path:
+        return self.data_dir / "index"
+
+
+@lru_cache
+def get_settings() -> Settings:
+    return Settings()
