@@ -1,0 +1,288 @@
+"""The wire format: OpenAI's request and response shapes as pydantic models.
+
+Requests forbid unknown fields where OpenAI's schema does (additionalProperties: false), so a typo
+is a 400 naming the field instead of a silently ignored option.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Generic, Literal, TypeVar, Union
+
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator, model_validator
+
+T = TypeVar("T")
+
+MetadataValue = Annotated[str, StringConstraints(max_length=512)]
+AttributeValue = Union[Annotated[str, StringConstraints(max_length=512)], bool, int, float]
+
+
+def _check_keys(value: dict[str, Any] | None, what: str) -> dict[str, Any] | None:
+    if value is None:
+        return None
+    if len(value) > 16:
+        raise ValueError(f"{what} can have at most 16 pairs; got {len(value)}")
+    for key in value:
+        if len(key) > 64:
+            raise ValueError(f"{what} keys can be at most 64 characters; '{key[:70]}' is longer")
+    return value
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class Loose(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+
+# --- shared ---------------------------------------------------------------------------------------
+
+
+class ListPage(BaseModel, Generic[T]):
+    object: Literal["list"] = "list"
+    data: list[T]
+    first_id: str | None
+    last_id: str | None
+    has_more: bool
+
+
+class DeletedObject(BaseModel):
+    id: str
+    object: str
+    deleted: bool = True
+
+
+class StaticChunking(Strict):
+    max_chunk_size_tokens: int = Field(800, ge=100, le=4096)
+    chunk_overlap_tokens: int = Field(400, ge=0)
+
+    @model_validator(mode="after")
+    def _overlap_at_most_half(self) -> StaticChunking:
+        if self.chunk_overlap_tokens > self.max_chunk_size_tokens // 2:
+            raise ValueError(
+                "chunk_overlap_tokens must be at most half of max_chunk_size_tokens "
+                f"({self.max_chunk_size_tokens // 2}); got {self.chunk_overlap_tokens}"
+            )
+        return self
+
+
+class AutoChunkingParam(Strict):
+    type: Literal["auto"]
+
+
+class StaticChunkingParam(Strict):
+    type: Literal["static"]
+    static: StaticChunking
+
+
+ChunkingStrategyParam = Annotated[Union[AutoChunkingParam, StaticChunkingParam], Field(discriminator="type")]
+
+
+class StaticChunkingStrategy(BaseModel):
+    type: Literal["static"] = "static"
+    static: StaticChunking
+
+
+# --- files ----------------------------------------------------------------------------------------
+
+FilePurpose = Literal["assistants", "user_data", "batch", "fine-tune", "vision", "evals"]
+
+
+class FileObject(BaseModel):
+    id: str
+    object: Literal["file"] = "file"
+    bytes: int
+    created_at: int
+    expires_at: int | None = None
+    filename: str
+    purpose: str
+    status: Literal["uploaded", "processed", "error"] = "processed"
+    status_details: str | None = None
+
+
+class FileExpiresAfter(Strict):
+    anchor: Literal["created_at"]
+    seconds: int = Field(ge=3600, le=2592000)
+
+
+# --- vector stores --------------------------------------------------------------------------------
+
+
+class FileCounts(BaseModel):
+    in_progress: int = 0
+    completed: int = 0
+    failed: int = 0
+    cancelled: int = 0
+    total: int = 0
+
+
+class StoreExpiresAfter(Strict):
+    anchor: Literal["last_active_at"]
+    days: int = Field(ge=1, le=365)
+
+
+Metadata = Annotated[dict[str, MetadataValue], Field()]
+Attributes = Annotated[dict[str, AttributeValue], Field()]
+
+
+class _WithMetadata(Strict):
+    @field_validator("metadata", check_fields=False)
+    @classmethod
+    def _metadata_limits(cls, v: dict[str, str] | None) -> dict[str, str] | None:
+        return _check_keys(v, "metadata")
+
+
+class _WithAttributes(Strict):
+    @field_validator("attributes", check_fields=False)
+    @classmethod
+    def _attribute_limits(cls, v: dict[str, Any] | None) -> dict[str, Any] | None:
+        return _check_keys(v, "attributes")
+
+
+class CreateVectorStoreRequest(_WithMetadata):
+    file_ids: list[str] | None = Field(None, max_length=500)
+    name: str | None = None
+    description: str | None = None
+    expires_after: StoreExpiresAfter | None = None
+    chunking_strategy: ChunkingStrategyParam | None = None
+    metadata: Metadata | None = None
+
+
+class UpdateVectorStoreRequest(_WithMetadata):
+    name: str | None = None
+    expires_after: StoreExpiresAfter | None = None
+    metadata: Metadata | None = None
+
+
+class VectorStoreObject(BaseModel):
+    id: str
+    object: Literal["vector_store"] = "vector_store"
+    created_at: int
+    name: str
+    usage_bytes: int
+    file_counts: FileCounts
+    status: Literal["expired", "in_progress", "completed"]
+    expires_after: StoreExpiresAfter | None = None
+    expires_at: int | None = None
+    last_active_at: int | None
+    metadata: dict[str, str] | None
+
+
+class LastError(BaseModel):
+    code: Literal["server_error", "unsupported_file", "invalid_file"]
+    message: str
+
+
+class CreateVectorStoreFileRequest(_WithAttributes):
+    file_id: str
+    chunking_strategy: ChunkingStrategyParam | None = None
+    attributes: Attributes | None = None
+
+
+class UpdateVectorStoreFileRequest(_WithAttributes):
+    attributes: Attributes | None
+
+
+class VectorStoreFileObject(BaseModel):
+    id: str
+    object: Literal["vector_store.file"] = "vector_store.file"
+    usage_bytes: int
+    created_at: int
+    vector_store_id: str
+    status: Literal["in_progress", "completed", "cancelled", "failed"]
+    last_error: LastError | None
+    chunking_strategy: StaticChunkingStrategy
+    attributes: dict[str, Any] | None = None
+
+
+class CreateFileBatchRequest(_WithAttributes):
+    file_ids: list[str] | None = Field(None, min_length=1, max_length=2000)
+    files: list[CreateVectorStoreFileRequest] | None = Field(None, min_length=1, max_length=2000)
+    chunking_strategy: ChunkingStrategyParam | None = None
+    attributes: Attributes | None = None
+
+    @model_validator(mode="after")
+    def _one_of(self) -> CreateFileBatchRequest:
+        if (self.file_ids is None) == (self.files is None):
+            raise ValueError("Provide exactly one of 'file_ids' or 'files'.")
+        return self
+
+
+class FileBatchObject(BaseModel):
+    id: str
+    object: Literal["vector_store.files_batch"] = "vector_store.files_batch"
+    created_at: int
+    vector_store_id: str
+    status: Literal["in_progress", "completed", "cancelled", "failed"]
+    file_counts: FileCounts
+
+
+class ContentText(BaseModel):
+    type: Literal["text"] = "text"
+    text: str
+
+
+class FileContentPage(BaseModel):
+    object: Literal["vector_store.file_content.page"] = "vector_store.file_content.page"
+    data: list[ContentText]
+    has_more: bool = False
+    next_page: str | None = None
+
+
+# --- search ---------------------------------------------------------------------------------------
+
+ComparisonType = Literal["eq", "ne", "gt", "gte", "lt", "lte", "in", "nin"]
+
+
+class ComparisonFilter(Strict):
+    type: ComparisonType = "eq"
+    key: str
+    value: Union[str, bool, int, float, list[Union[str, int, float]]]
+
+
+class CompoundFilter(Strict):
+    type: Literal["and", "or"]
+    filters: list[Union[ComparisonFilter, CompoundFilter]] = Field(min_length=1)
+
+
+class HybridSearch(Strict):
+    embedding_weight: float = Field(ge=0)
+    text_weight: float = Field(ge=0)
+
+
+class RankingOptions(Strict):
+    ranker: Literal["none", "auto", "default-2024-11-15"] = "auto"
+    score_threshold: float = Field(0.0, ge=0.0, le=1.0)
+    hybrid_search: HybridSearch | None = None
+
+
+class SearchRequest(Strict):
+    query: Union[str, list[str]]
+    rewrite_query: bool = False
+    max_num_results: int = Field(10, ge=1, le=50)
+    filters: Union[ComparisonFilter, CompoundFilter] | None = None
+    ranking_options: RankingOptions | None = None
+
+    @field_validator("query")
+    @classmethod
+    def _non_empty(cls, v: str | list[str]) -> str | list[str]:
+        queries = [v] if isinstance(v, str) else v
+        if not queries or not any(q.strip() for q in queries):
+            raise ValueError("query must be a non-empty string or list of strings")
+        return v
+
+
+class SearchResultItem(BaseModel):
+    file_id: str
+    filename: str
+    score: float
+    attributes: dict[str, Any] | None
+    content: list[ContentText]
+
+
+class SearchResultsPage(BaseModel):
+    object: Literal["vector_store.search_results.page"] = "vector_store.search_results.page"
+    search_query: list[str]
+    data: list[SearchResultItem]
+    has_more: bool = False
+    next_page: str | None = None

@@ -1,0 +1,100 @@
+"""Threads that take jobs off the queue: in the API process by default, or in `retrievd worker`."""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+import threading
+import traceback
+from collections.abc import Callable
+
+from retrievd.jobs.queue import JobQueue
+from retrievd.store.models import Job
+
+log = logging.getLogger("retrievd.jobs")
+
+Handler = Callable[[Job], None]
+
+
+class WorkerPool:
+    def __init__(
+        self,
+        queue: JobQueue,
+        handlers: dict[str, Handler],
+        *,
+        threads: int = 1,
+        poll_s: float = 0.5,
+        heartbeat_s: float = 10.0,
+    ) -> None:
+        self.queue = queue
+        self.handlers = handlers
+        self.threads = threads
+        self.poll_s = poll_s
+        self.heartbeat_s = heartbeat_s
+        self._stop = threading.Event()
+        self._wake = threading.Event()
+        self._threads: list[threading.Thread] = []
+        self._prefix = f"{socket.gethostname()}:{os.getpid()}"
+
+    def start(self) -> None:
+        for n in range(self.threads):
+            t = threading.Thread(target=self._loop, args=(f"{self._prefix}:{n}",), name=f"worker-{n}", daemon=True)
+            t.start()
+            self._threads.append(t)
+
+    def wake(self) -> None:
+        """Called after enqueueing so a job starts without waiting for the next poll."""
+        self._wake.set()
+
+    def stop(self, timeout: float = 30.0) -> None:
+        self._stop.set()
+        self._wake.set()
+        for t in self._threads:
+            t.join(timeout)
+        self._threads.clear()
+
+    def _loop(self, worker_id: str) -> None:
+        while not self._stop.is_set():
+            try:
+                job = self.queue.claim(worker_id, tuple(self.handlers))
+            except Exception:  # the database may be briefly unavailable; try again later
+                log.exception("claiming a job failed")
+                job = None
+            if job is None:
+                self._wake.wait(self.poll_s)
+                self._wake.clear()
+                continue
+            self._run(job, worker_id)
+
+    def _run(self, job: Job, worker_id: str) -> None:
+        done = threading.Event()
+
+        def beat() -> None:
+            while not done.wait(self.heartbeat_s):
+                try:
+                    self.queue.heartbeat(job.id, worker_id)
+                except Exception:
+                    log.exception("heartbeat failed")
+
+        beater = threading.Thread(target=beat, daemon=True)
+        beater.start()
+        try:
+            self.handlers[job.kind](job)
+            self.queue.finish(job.id, worker_id)
+        except Exception:
+            error = traceback.format_exc()
+            log.error("job %s (%s) failed: %s", job.id, job.kind, error)
+            self.queue.retry_or_fail(job.id, worker_id, error)
+        finally:
+            done.set()
+            beater.join()
+
+    def drain(self, worker_id: str | None = None) -> int:
+        """Run queued jobs in the calling thread until none is left (CLI ingestion, tests)."""
+        worker_id = worker_id or f"{self._prefix}:inline"
+        ran = 0
+        while (job := self.queue.claim(worker_id, tuple(self.handlers))) is not None:
+            self._run(job, worker_id)
+            ran += 1
+        return ran

@@ -1,0 +1,111 @@
+"""Search over one or more vector stores: the code path the API, the CLI, the eval suite and the
+assistant runtime's `file_search` tool all share."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy import select
+
+from retrievd.index.base import FILE_KEY, STORE_KEY, TEXT_KEY, IndexQuery
+from retrievd.retrieval import fusion
+from retrievd.store.models import VectorStoreFile
+
+if TYPE_CHECKING:
+    from retrievd.core import Core
+
+
+@dataclass(frozen=True)
+class SearchOptions:
+    limit: int = 10
+    filters: dict[str, Any] | None = None
+    score_threshold: float = 0.0
+    rerank: bool = True  # ranker "none" turns re-ranking off
+    embedding_weight: float | None = None  # hybrid_search weights; None = the default fusion
+    text_weight: float | None = None
+    config: str | None = None  # a named retrieval configuration (eval); None = the default
+
+
+@dataclass(frozen=True)
+class Result:
+    vector_store_id: str
+    file_id: str
+    filename: str
+    score: float
+    text: str
+    chunk_index: int
+    page: int | None
+    attributes: dict[str, Any] = field(default_factory=dict)
+
+
+def search_chunks(core: Core, store_ids: list[str], queries: list[str], options: SearchOptions) -> list[Result]:
+    """Best chunks for `queries` (several queries: each chunk keeps its best score)."""
+    best: dict[str, tuple[float, Any]] = {}
+    for query in queries:
+        for point_id, score, payload in _search_one(core, store_ids, query, options):
+            if point_id not in best or score > best[point_id][0]:
+                best[point_id] = (score, payload)
+    ranked = sorted(best.values(), key=lambda item: -item[0])
+    ranked = [(score, payload) for score, payload in ranked if score >= options.score_threshold]
+    return _live_results(core, ranked)[: options.limit]
+
+
+def _search_one(core: Core, store_ids: list[str], query: str, options: SearchOptions) -> list[tuple[str, float, Any]]:
+    config = fusion.get_config(options.config)
+    dense = core.embedder.embed_query(query) if config.uses_dense else None
+    sparse = core.bm25.encode_query(query) if config.uses_sparse else None
+    request = IndexQuery(
+        vector_store_ids=store_ids,
+        dense=None if dense is None else dense.tolist(),
+        sparse=sparse,
+        filters=options.filters,
+        limit=options.limit,
+        prefetch_limit=config.candidates(options.limit),
+        mode="hybrid",
+        with_vectors=config.needs_vectors,
+    )
+    dense_hits, sparse_hits = core.index.query_branches(request)
+    return fusion.rank(
+        config,
+        dense_hits,
+        sparse_hits,
+        query_dense=dense,
+        query_sparse=sparse,
+        rerank=options.rerank,
+        embedding_weight=options.embedding_weight,
+        text_weight=options.text_weight,
+    )
+
+
+def _live_results(core: Core, ranked: list[tuple[float, Any]]) -> list[Result]:
+    """Keep hits whose store file still exists (a purge may still be on its way), with current attributes."""
+    keys = {(p[STORE_KEY], p[FILE_KEY]) for _, p in ranked}
+    if not keys:
+        return []
+    with core.db.session() as s:
+        rows = s.execute(
+            select(VectorStoreFile).where(
+                VectorStoreFile.vector_store_id.in_({k[0] for k in keys}),
+                VectorStoreFile.file_id.in_({k[1] for k in keys}),
+                VectorStoreFile.status == "completed",
+            )
+        ).scalars()
+        live = {(r.vector_store_id, r.file_id): r.attributes or {} for r in rows}
+    results = []
+    for score, p in ranked:
+        key = (p[STORE_KEY], p[FILE_KEY])
+        if key in live:
+            results.append(
+                Result(
+                    vector_store_id=key[0],
+                    file_id=key[1],
+                    filename=p.get("filename", ""),
+                    score=round(float(min(1.0, max(0.0, score))), 6),
+                    text=p[TEXT_KEY],
+                    chunk_index=int(p.get("chunk_index", 0)),
+                    page=p.get("page"),
+                    attributes=live[key],
+                )
+            )
+    return results
