@@ -1,0 +1,100 @@
+"""Shared fixtures: pinned assets, a real retrievd server on a free port, and the official SDK."""
+
+from __future__ import annotations
+
+import os
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+SHARED = Path(__file__).resolve().parents[1].parent / "shared"
+DOCS = SHARED / "docs"
+ADMIN_KEY = "sk-admin-test-0123456789"
+
+os.environ.setdefault("SCARF_NO_ANALYTICS", "true")
+os.environ.setdefault("DO_NOT_TRACK", "true")
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+
+
+@pytest.fixture(scope="session")
+def assets_ready() -> None:
+    """Every pinned model asset, pulled once per machine (a no-op when already verified)."""
+    from retrievd import assets
+    from retrievd.config import Settings
+
+    settings = Settings()
+    assets.ensure_assets(settings)
+    assets.configure_runtime(settings)
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@dataclass
+class Server:
+    base_url: str
+    admin_key: str
+    core: object
+
+    def client(self, key: str | None = None):  # type: ignore[no-untyped-def]
+        import openai
+
+        return openai.OpenAI(base_url=self.base_url, api_key=key or self.admin_key, max_retries=0, timeout=120)
+
+
+def start_server(data_dir: Path, **overrides: object) -> Iterator[Server]:
+    import uvicorn
+
+    from retrievd.api.app import create_app
+    from retrievd.config import Settings
+    from retrievd.core import Core
+    from retrievd.services.projects import ProjectService
+
+    settings = Settings(data_dir=data_dir, api_key=ADMIN_KEY, **overrides)  # type: ignore[arg-type]
+    core = Core(settings)
+    ProjectService(core.db).bootstrap(settings.api_key)
+    port = free_port()
+    server = uvicorn.Server(uvicorn.Config(create_app(core), host="127.0.0.1", port=port, log_level="warning"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.time() + 30
+    while not server.started:
+        if time.time() > deadline:
+            raise RuntimeError("server did not start")
+        time.sleep(0.05)
+    try:
+        yield Server(f"http://127.0.0.1:{port}/v1", ADMIN_KEY, core)
+    finally:
+        server.should_exit = True
+        thread.join(30)
+
+
+@pytest.fixture(scope="module")
+def server(assets_ready: None, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+    """One real server per test module (HTTP on loopback, embedded SQLite + Qdrant Edge)."""
+    yield from start_server(tmp_path_factory.mktemp("data"))
+
+
+@pytest.fixture(scope="module")
+def client(server: Server):  # type: ignore[no-untyped-def]
+    return server.client()
+
+
+def wait_for_store(client, store_id: str, timeout: float = 600) -> object:  # type: ignore[no-untyped-def]
+    """Poll until no file of the store is in progress, as SDK users do."""
+    deadline = time.time() + timeout
+    while True:
+        store = client.vector_stores.retrieve(store_id)
+        if store.file_counts.in_progress == 0:
+            return store
+        if time.time() > deadline:
+            raise TimeoutError(f"store {store_id} still has files in progress")
+        time.sleep(0.2)
