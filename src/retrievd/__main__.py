@@ -1,0 +1,3 @@
+from retrievd.cli import main
+
+main()
