@@ -1,0 +1,17 @@
+"""Vector index backends: Qdrant Edge in-process (the default) or a Qdrant server."""
+
+from __future__ import annotations
+
+from retrievd.config import Settings
+from retrievd.index.base import VectorIndex
+
+
+def open_index(settings: Settings, dim: int) -> VectorIndex:
+    """`qdrant_url` unset: a Qdrant Edge shard under `index_dir`; ':memory:' or a URL: qdrant-client."""
+    if settings.qdrant_url is None:
+        from retrievd.index.edge import EdgeIndex
+
+        return EdgeIndex(settings.index_dir, dim)
+    from retrievd.index.client import ClientIndex
+
+    return ClientIndex(settings.qdrant_url, dim, api_key=settings.qdrant_api_key)

@@ -1,0 +1,140 @@
+"""What the two Qdrant adapters share: turning IndexQuery into searches, and the
+VectorIndex operations expressed over a few backend primitives.
+
+One collection holds every vector store: each point's payload names its store, and every
+request (search, IDF statistics, count, scroll, delete) is scoped to the stores it concerns.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
+from typing import Any
+
+import numpy as np
+
+from retrievd.index.base import CHUNK_KEY, FILE_KEY, STORE_KEY, Hit, IndexPoint, IndexQuery, Sparse
+from retrievd.index.filters import FilterBuilder, parse_filter, scope
+
+DENSE = "dense"
+SPARSE = "bm25"
+
+
+@dataclass(frozen=True)
+class Search:
+    """One nearest-neighbour search, before a backend renders it."""
+
+    using: str  # DENSE or SPARSE
+    vector: list[float] | Sparse
+    limit: int
+    filter: Any  # the backend's filter
+    idf_corpus: Any | None = None  # sparse only: the points whose statistics give the IDF
+    with_vectors: bool = False
+
+
+def point_payload(point: IndexPoint) -> dict[str, Any]:
+    """The stored payload: the caller's fields plus the identity keys, which always win."""
+    return {**point.payload, STORE_KEY: point.vector_store_id, FILE_KEY: point.file_id, CHUNK_KEY: point.chunk_index}
+
+
+def dense_list(vector: Sequence[float], dim: int) -> list[float]:
+    values = np.asarray(vector, dtype=np.float32)
+    if values.shape != (dim,):
+        raise ValueError(f"Expected a {dim}-d dense vector, got shape {values.shape}.")
+    return values.tolist()
+
+
+class QdrantIndex(ABC):
+    """VectorIndex over one Qdrant collection; subclasses supply the backend primitives."""
+
+    dim: int
+    filters: FilterBuilder
+
+    @abstractmethod
+    def _upsert(self, points: Sequence[IndexPoint]) -> None: ...
+    @abstractmethod
+    def _delete(self, flt: Any) -> None: ...
+    @abstractmethod
+    def _count(self, flt: Any) -> int: ...
+    @abstractmethod
+    def _scroll(self, flt: Any) -> list[Hit]: ...
+    @abstractmethod
+    def _search_batch(self, searches: Sequence[Search]) -> list[list[Hit]]: ...
+    @abstractmethod
+    def _fuse(self, searches: Sequence[Search], q: IndexQuery, flt: Any) -> list[Hit]: ...
+
+    def upsert(self, points: Sequence[IndexPoint]) -> None:
+        """Insert or replace points; the id is (store, file, chunk index), so retries overwrite."""
+        if points:
+            self._upsert(points)
+
+    def delete_file(self, vector_store_id: str, file_id: str) -> None:
+        self._delete(scope(self.filters, [vector_store_id], file_id))
+
+    def delete_store(self, vector_store_id: str) -> None:
+        self._delete(scope(self.filters, [vector_store_id]))
+
+    def count(self, vector_store_id: str, file_id: str | None = None) -> int:
+        return self._count(scope(self.filters, [vector_store_id], file_id))
+
+    def scroll(self, vector_store_id: str, file_id: str | None = None) -> list[Hit]:
+        """Every point of a store (or of one file), by file then chunk index; scores are 0."""
+        hits = self._scroll(scope(self.filters, [vector_store_id], file_id))
+        return sorted(hits, key=lambda h: (h.payload[FILE_KEY], h.payload[CHUNK_KEY]))
+
+    def query(self, q: IndexQuery) -> list[Hit]:
+        """Top `q.limit` points with raw scores: cosine, BM25, or the fusion's (RRF / DBSF) score.
+
+        Hybrid always fuses, even when the query has no BM25 terms, so its score scale
+        never depends on the query text.
+        """
+        flt = self._filter(q)
+        searches = self._searches(q, max(q.prefetch_limit, q.limit) if q.mode == "hybrid" else q.limit, flt)
+        if not searches:
+            return []
+        if q.mode == "hybrid":
+            return self._fuse(searches, q, flt)
+        return self._search_batch(searches)[0]
+
+    def query_branches(self, q: IndexQuery, complete: bool = False) -> tuple[list[Hit], list[Hit]]:
+        """(dense hits, BM25 hits), `q.prefetch_limit` each, raw scores, in one batched call,
+        for fusion done by the caller. A branch whose query vector is None or empty is [].
+
+        `complete=True` then scores the union of both candidate lists on both branches, so
+        every candidate has its cosine, and its BM25 score unless it shares no term with the
+        query (BM25 0, absent from the BM25 list).
+        """
+        flt = self._filter(q)
+        searches = self._searches(q, q.prefetch_limit, flt, branches=True)
+        results = dict(zip((s.using for s in searches), self._search_batch(searches)))
+        if complete and len(searches) == 2:
+            ids = list(dict.fromkeys(h.id for hits in results.values() for h in hits))
+            narrowed = self.filters.combine(must=[flt, self.filters.has_ids(ids)])
+            searches = [replace(s, limit=len(ids), filter=narrowed) for s in searches]
+            results = dict(zip((s.using for s in searches), self._search_batch(searches)))
+        return results.get(DENSE, []), results.get(SPARSE, [])
+
+    def _filter(self, q: IndexQuery) -> Any:
+        if not q.vector_store_ids:
+            raise ValueError("A query needs at least one vector store id.")
+        condition = parse_filter(q.filters) if q.filters is not None else None
+        return scope(self.filters, q.vector_store_ids, condition=condition)
+
+    def _searches(self, q: IndexQuery, limit: int, flt: Any, branches: bool = False) -> list[Search]:
+        """The searches `q` runs, dense first: modes dense and sparse run theirs; hybrid mode
+        and `branches` run those whose query vector is given. Empty BM25 queries run none."""
+        if branches or q.mode == "hybrid":
+            use_dense, use_sparse = q.dense is not None, q.sparse is not None
+        else:
+            use_dense, use_sparse = q.mode == "dense", q.mode == "sparse"
+        if not (use_dense or use_sparse) or (use_dense and q.dense is None) or (use_sparse and q.sparse is None):
+            raise ValueError(f"This {q.mode} query lacks the query vector it needs.")
+        searches = []
+        if use_dense:
+            assert q.dense is not None
+            searches.append(Search(DENSE, dense_list(q.dense, self.dim), limit, flt, with_vectors=q.with_vectors))
+        if use_sparse and q.sparse is not None and q.sparse.indices:
+            corpus = scope(self.filters, q.vector_store_ids)
+            searches.append(Search(SPARSE, q.sparse, limit, flt, idf_corpus=corpus, with_vectors=q.with_vectors))
+        return searches
