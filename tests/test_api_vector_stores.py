@@ -25,12 +25,14 @@ GOOD = [
     "simple-table.md",
     "2023-half-year-analyses-by-segment.xlsx",
     "fake-text-utf-16.txt",
+    "failure-after-repair.pdf",  # unstructured finds nothing; the text fallback does
+    "fake-power-point-malformed.pptx",  # the slide text that can be read
 ]
 BAD = {
     "empty.txt": "invalid_file",
-    "failure-after-repair.pdf": "invalid_file",
-    "password_protected.xlsx": "invalid_file",
-    "fake-power-point-malformed.pptx": "invalid_file",
+    "empty.eml": "invalid_file",
+    "single_table.pdf": "invalid_file",  # a scanned image: no text without OCR
+    "password_protected.xlsx": "invalid_file",  # encrypted
 }
 
 
