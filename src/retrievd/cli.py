@@ -12,6 +12,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from retrievd.config import Settings, get_settings
+from retrievd.usage.cli import usage_app
 
 app = typer.Typer(help="Self-hosted, OpenAI-compatible file search.", no_args_is_help=True, add_completion=False)
 models_app = typer.Typer(help="Pinned model assets (installed offline, sha256-verified).", no_args_is_help=True)
@@ -20,6 +21,7 @@ keys_app = typer.Typer(help="API keys.", no_args_is_help=True)
 app.add_typer(models_app, name="models")
 app.add_typer(projects_app, name="projects")
 app.add_typer(keys_app, name="keys")
+app.add_typer(usage_app, name="usage")
 
 console = Console()
 err = Console(stderr=True)

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from decimal import Decimal
 from functools import lru_cache
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -32,6 +34,12 @@ class Settings(BaseSettings):
     ingest_workers: int = 1
     parse_timeout_s: float = 600.0
     parse_memory_mb: int = 4096
+
+    # Storage billing (see retrievd.usage.pricing): a preset, each of its values overridable.
+    pricing: Literal["standard", "flat"] = "standard"  # $0.10/GB-day, 1 GB free per project | $0.20, none free
+    price_per_gb_day: Decimal | None = None
+    free_gb_per_project: Decimal | None = None
+    expiration_interval_s: float = 60.0  # how often expired stores and files are swept
 
     host: str = "127.0.0.1"
     port: int = 8000

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING
 from retrievd.config import Settings
 from retrievd.jobs.queue import JobQueue
 from retrievd.jobs.worker import WorkerPool
+from retrievd.services.expiration import ExpirationScheduler
 from retrievd.store.blobs import LocalBlobStore
 from retrievd.store.db import Database
 
@@ -33,6 +34,7 @@ class Core:
         self.blobs = LocalBlobStore(settings.blobs_dir)
         self.queue = JobQueue(self.db)
         self.workers: WorkerPool | None = None
+        self.expiration: ExpirationScheduler | None = None
         self._lock = threading.Lock()
         self._embedder: Embedder | None = None
         self._index: VectorIndex | None = None
@@ -72,18 +74,23 @@ class Core:
         return self._bm25
 
     def start_workers(self, threads: int | None = None) -> None:
-        """Run ingestion in this process; unfinished jobs of an earlier run are taken up again."""
+        """Run ingestion and expiration sweeps in this process; an earlier run's unfinished jobs resume."""
         from retrievd.ingest.pipeline import job_handlers
 
         self.queue.requeue_stale(all_running=True)
         self.workers = WorkerPool(self.queue, job_handlers(self), threads=threads or self.settings.ingest_workers)
         self.workers.start()
+        self.expiration = ExpirationScheduler(self, self.settings.expiration_interval_s)
+        self.expiration.start()
 
     def wake_workers(self) -> None:
         if self.workers is not None:
             self.workers.wake()
 
     def close(self) -> None:
+        if self.expiration is not None:
+            self.expiration.stop()
+            self.expiration = None
         if self.workers is not None:
             self.workers.stop()
             self.workers = None

@@ -22,6 +22,8 @@ from retrievd.ingest.types import Chunk, FileRejected
 from retrievd.store.models import Chunk as ChunkRow
 from retrievd.store.models import File, Job, VectorStore, VectorStoreFile
 from retrievd.usage.bytes import chunk_usage_bytes
+from retrievd.usage.ledger import lock_store, record_change
+from retrievd.usage.quota import QuotaExceeded
 
 if TYPE_CHECKING:
     from retrievd.core import Core
@@ -105,22 +107,32 @@ def write_chunks(core: Core, store_id: str, file: File, chunks: list[Chunk]) -> 
             IndexPoint(store_id, file.id, c.index, dense[i].tolist(), sparse[i], _payload(file, row, c.text, c.page, c.section))
             for i, c in enumerate(chunks)
         ]
+    sizes = [chunk_usage_bytes(c.text, c.page, c.section, dim, len(sparse[i].indices)) for i, c in enumerate(chunks)]
+    total = sum(sizes)
     index = core.index
     index.delete_file(store_id, file.id)
     index.upsert(points)
     index.flush()
     with core.db.session() as s:
+        lock_store(s, store_id)
         row = s.get(VectorStoreFile, (store_id, file.id))
         store = s.get(VectorStore, store_id)
         if row is None or store is None or row.status != "in_progress":
             # Removed or cancelled while we worked: what we wrote must go too.
             index.delete_file(store_id, file.id)
             return
+        try:
+            record_change(s, store, total - row.usage_bytes, "file_indexed", enforce_quota=True)
+        except QuotaExceeded as e:
+            # Nothing of this file stays: no points, no chunk rows, no bytes.
+            index.delete_file(store_id, file.id)
+            record_change(s, store, -row.usage_bytes, "file_failed")
+            s.execute(delete(ChunkRow).where(ChunkRow.vector_store_id == store_id, ChunkRow.file_id == file.id))
+            row.usage_bytes, row.chunk_count = 0, 0
+            row.status, row.last_error = "failed", {"code": "invalid_file", "message": e.message}
+            return
         s.execute(delete(ChunkRow).where(ChunkRow.vector_store_id == store_id, ChunkRow.file_id == file.id))
-        total = 0
         for i, c in enumerate(chunks):
-            size = chunk_usage_bytes(c.text, c.page, c.section, dim, len(sparse[i].indices))
-            total += size
             s.add(
                 ChunkRow(
                     vector_store_id=store_id,
@@ -131,10 +143,9 @@ def write_chunks(core: Core, store_id: str, file: File, chunks: list[Chunk]) -> 
                     page=c.page,
                     section=c.section,
                     dense=np.asarray(dense[i], dtype="<f4").tobytes(),
-                    usage_bytes=size,
+                    usage_bytes=sizes[i],
                 )
             )
-        store.usage_bytes += total - row.usage_bytes
         row.usage_bytes = total
         row.chunk_count = len(chunks)
         row.status = "completed"

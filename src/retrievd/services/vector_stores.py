@@ -19,6 +19,8 @@ from retrievd.ids import new_id
 from retrievd.store.db import now
 from retrievd.store.models import Chunk, File, FileBatch, Job, VectorStore, VectorStoreFile
 from retrievd.store.pagination import Order, Page, paginate
+from retrievd.usage.ledger import clear_store, lock_store, record_change
+from retrievd.usage.quota import check_quota
 
 if TYPE_CHECKING:
     from retrievd.core import Core
@@ -147,6 +149,8 @@ class VectorStoreService:
                 row.expires_at = t + req.expires_after.days * DAY
             s.add(row)
             s.flush()
+            if req.file_ids:
+                check_quota(s, project_id, 1)
             for file_id in req.file_ids or []:
                 self._attach(s, project_id, row.id, file_id, chunking, None, None)  # type: ignore[arg-type]
             result = self.store_object(s, row)
@@ -187,6 +191,7 @@ class VectorStoreService:
     def delete(self, project_id: str, store_id: str) -> None:
         with self.core.db.session() as s:
             row = self._store(s, project_id, store_id)
+            clear_store(s, row, "store_deleted")
             s.execute(delete(Chunk).where(Chunk.vector_store_id == store_id))
             s.execute(delete(VectorStoreFile).where(VectorStoreFile.vector_store_id == store_id))
             s.execute(delete(FileBatch).where(FileBatch.vector_store_id == store_id))
@@ -211,7 +216,7 @@ class VectorStoreService:
     def require_searchable(self, project_id: str, store_id: str) -> VectorStore:
         with self.core.db.session() as s:
             row = self._store(s, project_id, store_id)
-            if row.expired:
+            if row.expired or (row.expires_at is not None and row.expires_at <= now()):
                 raise APIError(
                     400,
                     f"Vector store '{store_id}' has expired; its index data was purged. Create a new vector store.",
@@ -252,6 +257,7 @@ class VectorStoreService:
         with self.core.db.session() as s:
             store = self._store(s, project_id, store_id)
             self._check_not_expired(store)
+            check_quota(s, project_id, 1)
             row = self._attach(s, project_id, store_id, req.file_id, chunking, req.attributes, None)
             s.flush()
             result = self.file_object(row)
@@ -317,9 +323,10 @@ class VectorStoreService:
 
     def delete_file(self, project_id: str, store_id: str, file_id: str) -> None:
         with self.core.db.session() as s:
+            lock_store(s, store_id)
             store = self._store(s, project_id, store_id)
             row = self._store_file(s, project_id, store_id, file_id)
-            store.usage_bytes -= row.usage_bytes
+            record_change(s, store, -row.usage_bytes, "file_removed")
             s.execute(delete(Chunk).where(Chunk.vector_store_id == store_id, Chunk.file_id == file_id))
             s.delete(row)
             s.add(Job(kind="purge", project_id=project_id, vector_store_id=store_id, file_id=file_id))
@@ -349,6 +356,7 @@ class VectorStoreService:
         with self.core.db.session() as s:
             store = self._store(s, project_id, store_id)
             self._check_not_expired(store)
+            check_quota(s, project_id, 1)
             batch = FileBatch(id=new_id("vsfb_"), project_id=project_id, vector_store_id=store_id, created_at=now())
             s.add(batch)
             s.flush()

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
 from sqlalchemy import create_engine, event
@@ -15,9 +15,18 @@ class Base(DeclarativeBase):
     pass
 
 
+_clock: Callable[[], float] = time.time
+
+
 def now() -> int:
-    """Unix seconds, as every OpenAI timestamp is."""
-    return int(time.time())
+    """Unix seconds, as every OpenAI timestamp is. Every timestamp the service writes comes from here."""
+    return int(_clock())
+
+
+def set_clock(clock: Callable[[], float] | None) -> None:
+    """Replace the wall clock (None restores it), so tests can simulate a month of activity in seconds."""
+    global _clock
+    _clock = clock or time.time
 
 
 def make_engine(url: str) -> Engine:
@@ -43,7 +52,7 @@ class Database:
         self._sessions = sessionmaker(self.engine, expire_on_commit=False)
 
     def create_all(self) -> None:
-        from retrievd.store import models  # noqa: F401  (registers the tables)
+        from retrievd.store import models, usage_models  # noqa: F401  (registers the tables)
 
         Base.metadata.create_all(self.engine)
 

@@ -1,0 +1,78 @@
+"""Every change of a store's `usage_bytes` goes through here, with its ledger row, in one transaction.
+
+Call `lock_store` first in a transaction that reads a store's (or its files') byte counts and then
+changes them: it takes the store's write lock (the database lock on SQLite, the row lock on
+PostgreSQL), so the values read afterwards are current and no other change interleaves.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+
+from sqlalchemy import func, select, update
+from sqlalchemy.orm import Session
+from sqlalchemy.orm.attributes import set_committed_value
+
+from retrievd.store.db import Database, now
+from retrievd.store.models import VectorStore
+from retrievd.store.usage_models import FileSearchCall, UsageLedgerEntry
+from retrievd.usage.quota import check_quota
+
+
+def lock_store(s: Session, store_id: str) -> None:
+    s.execute(
+        update(VectorStore)
+        .where(VectorStore.id == store_id)
+        .values(usage_bytes=VectorStore.usage_bytes)
+        .execution_options(synchronize_session=False)
+    )
+
+
+def record_change(s: Session, store: VectorStore, delta: int, reason: str, *, enforce_quota: bool = False) -> int:
+    """Add `delta` to the store's usage_bytes and append the ledger row; returns the new usage.
+
+    With `enforce_quota`, a growth that would pass the project's quota raises QuotaExceeded before
+    anything is written.
+    """
+    if enforce_quota and delta > 0:
+        check_quota(s, store.project_id, delta)
+    if delta == 0:
+        return store.usage_bytes
+    after = s.execute(
+        update(VectorStore)
+        .where(VectorStore.id == store.id)
+        .values(usage_bytes=VectorStore.usage_bytes + delta)
+        .returning(VectorStore.usage_bytes)
+        .execution_options(synchronize_session=False)
+    ).scalar_one()
+    set_committed_value(store, "usage_bytes", after)
+    last_at = s.scalar(select(func.max(UsageLedgerEntry.at)).where(UsageLedgerEntry.vector_store_id == store.id))
+    s.add(
+        UsageLedgerEntry(
+            project_id=store.project_id,
+            vector_store_id=store.id,
+            at=max(now(), last_at or 0),
+            delta_bytes=delta,
+            bytes_after=after,
+            reason=reason,
+        )
+    )
+    return after
+
+
+def clear_store(s: Session, store: VectorStore, reason: str) -> None:
+    """Take all of a store's bytes off (store deleted, store expired)."""
+    lock_store(s, store.id)
+    current = s.scalar(select(VectorStore.usage_bytes).where(VectorStore.id == store.id)) or 0
+    record_change(s, store, -current, reason)
+
+
+def record_file_search(db: Database, project_id: str, store_ids: Sequence[str]) -> str:
+    """Count one file_search tool call over `store_ids` (the runtime calls this); returns the call's id."""
+    call_id = uuid.uuid4().hex
+    at = now()
+    with db.session() as s:
+        for store_id in dict.fromkeys(store_ids):
+            s.add(FileSearchCall(call_id=call_id, project_id=project_id, vector_store_id=store_id, at=at))
+    return call_id

@@ -1,0 +1,54 @@
+"""Wire shapes of OpenAI's organization Usage and Costs APIs (UsageResponse and its results)."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel
+
+
+class UsageVectorStoresResult(BaseModel):
+    object: Literal["organization.usage.vector_stores.result"] = "organization.usage.vector_stores.result"
+    usage_bytes: int
+    project_id: str | None = None
+
+
+class UsageFileSearchCallsResult(BaseModel):
+    object: Literal["organization.usage.file_searches.result"] = "organization.usage.file_searches.result"
+    num_requests: int
+    project_id: str | None = None
+    user_id: str | None = None
+    api_key_id: str | None = None
+    vector_store_id: str | None = None
+
+
+class CostAmount(BaseModel):
+    value: float
+    currency: str
+
+
+class CostsResult(BaseModel):
+    object: Literal["organization.costs.result"] = "organization.costs.result"
+    amount: CostAmount
+    line_item: str | None = None
+    project_id: str | None = None
+    api_key_id: str | None = None
+    quantity: float | None = None
+    quantity_unit: str | None = None
+
+
+Result = UsageVectorStoresResult | UsageFileSearchCallsResult | CostsResult
+
+
+class UsageTimeBucket(BaseModel):
+    object: Literal["bucket"] = "bucket"
+    start_time: int
+    end_time: int
+    results: list[Result]
+
+
+class UsageResponse(BaseModel):
+    object: Literal["page"] = "page"
+    data: list[UsageTimeBucket]
+    has_more: bool
+    next_page: str | None

@@ -1,0 +1,114 @@
+"""Stored bytes over time, from the ledger: exact byte-seconds per store and time bucket.
+
+Units: GB = 10**9 bytes (as OpenAI bills), a GB-day is 10**9 bytes held for 86,400 seconds.
+A store's bytes are a step function of time: the `bytes_after` of its last ledger entry at or
+before t, 0 before its first. Its byte-seconds over [a, b) are that function's integral, kept as
+an integer; GB-days are byte-seconds / (10**9 * 86,400). Nothing accrues after `until` (now).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from retrievd.store.usage_models import UsageLedgerEntry
+
+GB = 10**9
+DAY = 86400
+BYTE_SECONDS_PER_GB_DAY = GB * DAY
+
+
+@dataclass
+class StoreHistory:
+    """One store's bytes from `lo` on: `initial` at lo, then each change (at, bytes_after), lo < at."""
+
+    project_id: str
+    vector_store_id: str
+    initial: int = 0
+    changes: list[tuple[int, int]] = field(default_factory=list)
+
+
+def bucket_edges(start: int, end: int, width: int) -> list[int]:
+    """Bucket boundaries aligned on multiples of `width` (UTC midnights for days), covering [start, end)."""
+    first = start - start % width
+    edges = [first]
+    while edges[-1] < end:
+        edges.append(edges[-1] + width)
+    return edges
+
+
+def integrate(initial: int, changes: Sequence[tuple[int, int]], edges: Sequence[int], until: int) -> list[int]:
+    """Byte-seconds of the step function in each [edges[k], edges[k+1]), counting only time before `until`.
+
+    `initial` holds from edges[0]; `changes` are (at, bytes_after), sorted, with edges[0] < at.
+    """
+    out: list[int] = []
+    value, i = initial, 0
+    for lo, hi in zip(edges, edges[1:]):
+        end = min(hi, until)
+        total, t = 0, lo
+        while i < len(changes) and changes[i][0] < hi:
+            at, after = changes[i]
+            if at > t:
+                total += value * max(0, min(at, end) - t)
+                t = at
+            value = after
+            i += 1
+        total += value * max(0, end - t)
+        out.append(total)
+    return out
+
+
+def load_histories(s: Session, lo: int, hi: int, project_ids: Iterable[str] | None = None) -> list[StoreHistory]:
+    """Every store with bytes at `lo` or a change in (lo, hi), in (project, store) order."""
+    scope = [] if project_ids is None else [UsageLedgerEntry.project_id.in_(list(project_ids))]
+    last_before = (
+        select(func.max(UsageLedgerEntry.id))
+        .where(UsageLedgerEntry.at <= lo, *scope)
+        .group_by(UsageLedgerEntry.vector_store_id)
+    )
+    histories: dict[str, StoreHistory] = {}
+    for e in s.execute(select(UsageLedgerEntry).where(UsageLedgerEntry.id.in_(last_before))).scalars():
+        histories[e.vector_store_id] = StoreHistory(e.project_id, e.vector_store_id, initial=e.bytes_after)
+    changes = (
+        select(UsageLedgerEntry)
+        .where(UsageLedgerEntry.at > lo, UsageLedgerEntry.at < hi, *scope)
+        .order_by(UsageLedgerEntry.vector_store_id, UsageLedgerEntry.id)
+    )
+    for e in s.execute(changes).scalars():
+        h = histories.setdefault(e.vector_store_id, StoreHistory(e.project_id, e.vector_store_id))
+        h.changes.append((e.at, e.bytes_after))
+    return sorted(
+        (h for h in histories.values() if h.initial or h.changes),
+        key=lambda h: (h.project_id, h.vector_store_id),
+    )
+
+
+def store_byte_seconds(
+    s: Session, edges: Sequence[int], until: int, project_ids: Iterable[str] | None = None
+) -> dict[tuple[str, str], list[int]]:
+    """(project_id, vector_store_id) -> byte-seconds per bucket."""
+    return {
+        (h.project_id, h.vector_store_id): integrate(h.initial, h.changes, edges, until)
+        for h in load_histories(s, edges[0], edges[-1], project_ids)
+    }
+
+
+def project_byte_seconds(
+    s: Session, edges: Sequence[int], until: int, project_ids: Iterable[str] | None = None
+) -> dict[str, list[int]]:
+    """project_id -> byte-seconds per bucket (the sum over its stores)."""
+    out: dict[str, list[int]] = {}
+    for (project_id, _), series in store_byte_seconds(s, edges, until, project_ids).items():
+        acc = out.setdefault(project_id, [0] * len(series))
+        for k, v in enumerate(series):
+            acc[k] += v
+    return out
+
+
+def elapsed(edges: Sequence[int], until: int) -> list[int]:
+    """Seconds of each bucket before `until`: the span over which a bucket's usage has accrued."""
+    return [max(0, min(hi, until) - lo) for lo, hi in zip(edges, edges[1:])]
