@@ -63,13 +63,8 @@ def _index_bytes(core: Core, store_id: str, avg_len: float) -> tuple[dict[str, i
 
 def _ledger(s: Session) -> dict[str, tuple[int, int]]:
     """store -> (sum of its deltas, its last bytes_after)."""
-    sums = dict(
-        s.execute(
-            select(UsageLedgerEntry.vector_store_id, func.sum(UsageLedgerEntry.delta_bytes)).group_by(
-                UsageLedgerEntry.vector_store_id
-            )
-        ).tuples()
-    )
+    per_store = select(UsageLedgerEntry.vector_store_id, func.sum(UsageLedgerEntry.delta_bytes))
+    sums = {store_id: total for store_id, total in s.execute(per_store.group_by(UsageLedgerEntry.vector_store_id))}
     last = select(func.max(UsageLedgerEntry.id)).group_by(UsageLedgerEntry.vector_store_id)
     return {
         e.vector_store_id: (int(sums[e.vector_store_id]), e.bytes_after)
