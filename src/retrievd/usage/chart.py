@@ -43,7 +43,8 @@ def render(path: Path, steps: dict[str, list[tuple[int, int]]], rows: Sequence[D
         top.step([when(t) for t, _ in series], [b / GB for _, b in series], where="post", label=project_id)
     top.set_ylabel("stored GB (10^9 bytes)")
     top.set_title("Vector store storage")
-    top.legend(fontsize="small")
+    if steps:
+        top.legend(fontsize="small")
 
     days = sorted({r.day for r in rows})
     base = [0.0] * len(days)
