@@ -196,10 +196,11 @@ def pull(
 
     A no-op for assets already installed with matching hashes. `console` shows what takes time.
     """
-    unknown = [n for n in names or () if n not in ASSETS and n != settings.embedding_model]
+    # An embedding model's name (the default "retrievd/..." one) stands for its pinned asset.
+    wanted = [_asset_name(n) for n in names] if names is not None else [*ASSETS, settings.embedding_model]
+    unknown = [n for n in wanted if n not in ASSETS and n != settings.embedding_model]
     if unknown:
         raise ValueError(f"Unknown model asset(s): {', '.join(unknown)}; known: {', '.join(ASSETS)}.")
-    wanted = list(names) if names is not None else [*ASSETS, settings.embedding_model]
     pinned = [ASSETS[n] for n in dict.fromkeys(wanted) if n in ASSETS]
     settings.models_dir.mkdir(parents=True, exist_ok=True)
     with FileLock(settings.models_dir / ".pull.lock"):
@@ -213,6 +214,11 @@ def pull(
         if settings.embedding_model in wanted and embedding_asset(settings.embedding_model) is None:
             result.append(_pull_fastembed(settings, console))
     return result
+
+
+def _asset_name(name: str) -> str:
+    asset = embedding_asset(name)
+    return asset.name if asset else name
 
 
 def ensure_assets(settings: Settings) -> None:

@@ -84,8 +84,9 @@ class Embedder:
         if len(encoding.ids) <= self.max_tokens:
             return [(text, max(len(encoding.ids) - self._special_tokens, 1))]
         content = [i for i, special in enumerate(encoding.special_tokens_mask) if not special]
-        offsets = [encoding.offsets[i] for i in content]
-        words = [encoding.word_ids[i] for i in content]
+        all_offsets, all_words = encoding.offsets, encoding.word_ids  # each access builds a new list
+        offsets = [all_offsets[i] for i in content]
+        words = [all_words[i] for i in content]
         budget = self.max_tokens - self._special_tokens
         pieces = []
         start = 0
