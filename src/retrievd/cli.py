@@ -1,4 +1,4 @@
-"""The `retrievd` command line: serve, models, projects, keys, ingest, search."""
+"""The `retrievd` command line: serve, worker, models, projects, keys, ingest, search, index."""
 
 from __future__ import annotations
 
@@ -18,9 +18,11 @@ app = typer.Typer(help="Self-hosted, OpenAI-compatible file search.", no_args_is
 models_app = typer.Typer(help="Pinned model assets (installed offline, sha256-verified).", no_args_is_help=True)
 projects_app = typer.Typer(help="Projects (tenants).", no_args_is_help=True)
 keys_app = typer.Typer(help="API keys.", no_args_is_help=True)
+index_app = typer.Typer(help="The vector index.", no_args_is_help=True)
 app.add_typer(models_app, name="models")
 app.add_typer(projects_app, name="projects")
 app.add_typer(keys_app, name="keys")
+app.add_typer(index_app, name="index")
 app.add_typer(usage_app, name="usage")
 
 console = Console()
@@ -49,9 +51,12 @@ def serve(
 
     from retrievd import assets
     from retrievd.api.app import create_app
+    from retrievd.index import owner
     from retrievd.services.projects import ProjectService
 
     settings = get_settings()
+    if not workers:
+        settings = settings.model_copy(update={"ingest_workers": 0})
     core = _core(settings)
     key = ProjectService(core.db).bootstrap(settings.api_key)
     if key:
@@ -59,7 +64,55 @@ def serve(
     missing = [s.name for s in assets.statuses(settings) if not s.installed]
     if missing:
         err.print(f"[yellow]warning:[/yellow] model assets not installed: {', '.join(missing)}. Run `retrievd models pull`.")
-    uvicorn.run(create_app(core, start_workers=workers), host=host or settings.host, port=port or settings.port)
+    api = create_app(core)
+    if core.writes_index and settings.qdrant_url is None:
+        api.include_router(owner.router)  # this process owns the embedded index: serve it to the others
+    uvicorn.run(api, host=host or settings.host, port=port or settings.port)
+
+
+@app.command()
+def worker(
+    threads: Annotated[Optional[int], typer.Option(help="Ingestion threads (default: RETRIEVD_INGEST_WORKERS).")] = None,
+) -> None:
+    """Run ingestion jobs until stopped (SIGTERM or Ctrl-C); as many of these as you like, anywhere.
+
+    With the embedded index, a worker stores chunks and vectors in the database and the index's
+    owner (`serve`) indexes them; with a Qdrant server, workers write the index too.
+    """
+    import signal
+    import threading
+
+    from retrievd.core import Core
+
+    core = Core(get_settings(), worker=True)
+    core.start_workers(threads)
+    stop = threading.Event()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda *_: stop.set())
+    console.print(f"worker ready ({len(core.workers)} pools); stop with SIGTERM or Ctrl-C")
+    stop.wait()
+    core.close()
+
+
+@index_app.command("rebuild")
+def index_rebuild() -> None:
+    """Rebuild the index from the database's chunk rows, without parsing or embedding again.
+
+    Repairs the embedded index, or fills a Qdrant server's collection (set RETRIEVD_QDRANT_URL) to
+    move there. Stop every process that has the embedded index open first.
+    """
+    from retrievd.index.rebuild import rebuild
+
+    core = _core()
+    try:
+        with Progress(TextColumn("rebuilding"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), console=console) as bar:
+            task = bar.add_task("files", total=None)
+            report = rebuild(core, progress=lambda done, total: bar.update(task, completed=done, total=total))
+    except RuntimeError as e:
+        _fail(str(e))
+    finally:
+        core.close()
+    console.print(f"rebuilt: {report.files} files, {report.points} points in {report.seconds:.1f} s")
 
 
 @models_app.command("pull")

@@ -7,7 +7,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field
+from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -25,6 +25,14 @@ class Settings(BaseSettings):
     database_url: str | None = None
     qdrant_url: str | None = Field(default=None, description="Unset: embedded Qdrant Edge. ':memory:' or a URL: qdrant-client.")
     qdrant_api_key: str | None = None
+    # A new collection's layout on a Qdrant server or cluster (see docs/scale-out.md).
+    qdrant_shard_number: int = 1
+    qdrant_replication_factor: int = 1
+    # Scale-out with the embedded index: processes other than the one that opened the shard reach
+    # it here (e.g. http://owner:8000); see retrievd.index.owner.
+    index_owner_url: str | None = None
+    # File blobs; a directory every replica and worker mounts. Default: <data_dir>/files.
+    blobs_dir: Path = Field(default=None, validate_default=False)  # type: ignore[assignment]
     models_dir: Path = Field(default_factory=_default_models_dir)
     embedding_model: str = "retrievd/all-MiniLM-L6-v2-int8"
     embedding_threads: int | None = None
@@ -49,10 +57,6 @@ class Settings(BaseSettings):
         return self.database_url or f"sqlite:///{(self.data_dir / 'retrievd.db').resolve()}"
 
     @property
-    def blobs_dir(self) -> Path:
-        return self.data_dir / "files"
-
-    @property
     def index_dir(self) -> Path:
         return self.data_dir / "index"
 
@@ -60,3 +64,9 @@ class Settings(BaseSettings):
 @lru_cache
 def get_settings() -> Settings:
     return Settings()
+    @model_validator(mode="after")
+    def _default_blobs_dir(self) -> Settings:
+        if self.blobs_dir is None:
+            self.blobs_dir = self.data_dir / "files"
+        return self
+

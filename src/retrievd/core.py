@@ -2,6 +2,12 @@
 
 Heavy parts (the embedding model, the vector index) open on first use, so `retrievd serve`
 answers within seconds and a missing model asset is an error on the requests that need it.
+
+Which process writes the index: with a Qdrant server, every one; with the embedded Qdrant Edge
+shard (which one process opens at a time), only its owner, i.e. a `serve` with no
+`index_owner_url`. Other `serve` processes search through the owner (`retrievd.index.owner`),
+and `retrievd worker` processes never touch the index: they leave chunk rows and an
+`index_file` job that the owner applies (see `retrievd.ingest.pipeline`).
 """
 
 from __future__ import annotations
@@ -26,14 +32,16 @@ log = logging.getLogger("retrievd")
 
 
 class Core:
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, *, worker: bool = False) -> None:
+        """`worker`: a `retrievd worker` process, which never opens an embedded index."""
         self.settings = settings
         settings.data_dir.mkdir(parents=True, exist_ok=True)
         self.db = Database(settings.sqlalchemy_url)
-        self.db.create_all()
+        self.db.migrate()
         self.blobs = LocalBlobStore(settings.blobs_dir)
         self.queue = JobQueue(self.db)
-        self.workers: WorkerPool | None = None
+        self.writes_index = settings.qdrant_url is not None or (settings.index_owner_url is None and not worker)
+        self.workers: list[WorkerPool] = []
         self.expiration: ExpirationScheduler | None = None
         self._lock = threading.Lock()
         self._embedder: Embedder | None = None
@@ -58,10 +66,19 @@ class Core:
             dim = self.embedder.dim
             with self._lock:
                 if self._index is None:
-                    from retrievd.index import open_index
-
-                    self._index = open_index(self.settings, dim)
+                    self._index = self._open_index(dim)
         return self._index
+
+    def _open_index(self, dim: int) -> VectorIndex:
+        if self.writes_index:
+            from retrievd.index import open_index
+
+            return open_index(self.settings, dim)
+        if self.settings.index_owner_url is None:
+            raise RuntimeError("A `retrievd worker` never opens the embedded index; set RETRIEVD_INDEX_OWNER_URL to read it.")
+        from retrievd.index.owner import RemoteIndex
+
+        return RemoteIndex(self.settings.index_owner_url, dim, key=self.settings.api_key)
 
     @property
     def bm25(self) -> Bm25Encoder:
@@ -74,26 +91,34 @@ class Core:
         return self._bm25
 
     def start_workers(self, threads: int | None = None) -> None:
-        """Run ingestion and expiration sweeps in this process; an earlier run's unfinished jobs resume."""
-        from retrievd.ingest.pipeline import job_handlers
+        """Run this process's share of the background work: `threads` ingestion threads (default
+        `ingest_workers`; 0 = none), one thread applying index jobs if this process writes the
+        index, and expiration sweeps. Jobs of dead workers (an earlier run of this one) resume."""
+        from retrievd.ingest.pipeline import INDEX_JOBS, INGEST_JOBS, job_handlers
 
-        self.queue.requeue_stale(all_running=True)
-        self.workers = WorkerPool(self.queue, job_handlers(self), threads=threads or self.settings.ingest_workers)
-        self.workers.start()
+        self.queue.reclaim()
+        threads = self.settings.ingest_workers if threads is None else threads
+        if threads:
+            self.workers.append(WorkerPool(self.queue, job_handlers(self, INGEST_JOBS), threads=threads))
+        if self.writes_index:
+            # One thread: index writes are milliseconds, and never wait behind a long ingestion.
+            self.workers.append(WorkerPool(self.queue, job_handlers(self, INDEX_JOBS), threads=1))
+        for pool in self.workers:
+            pool.start()
         self.expiration = ExpirationScheduler(self, self.settings.expiration_interval_s)
         self.expiration.start()
 
     def wake_workers(self) -> None:
-        if self.workers is not None:
-            self.workers.wake()
+        for pool in self.workers:
+            pool.wake()
 
     def close(self) -> None:
         if self.expiration is not None:
             self.expiration.stop()
             self.expiration = None
-        if self.workers is not None:
-            self.workers.stop()
-            self.workers = None
+        for pool in self.workers:
+            pool.stop()
+        self.workers.clear()
         if self._index is not None:
             self._index.close()
             self._index = None

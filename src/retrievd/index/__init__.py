@@ -14,4 +14,10 @@ def open_index(settings: Settings, dim: int) -> VectorIndex:
         return EdgeIndex(settings.index_dir, dim)
     from retrievd.index.client import ClientIndex
 
-    return ClientIndex(settings.qdrant_url, dim, api_key=settings.qdrant_api_key)
+    return ClientIndex(
+        settings.qdrant_url,
+        dim,
+        api_key=settings.qdrant_api_key,
+        shard_number=settings.qdrant_shard_number,
+        replication_factor=settings.qdrant_replication_factor,
+    )

@@ -47,7 +47,16 @@ class ClientIndex(QdrantIndex):
 
     filters = ClientFilters()
 
-    def __init__(self, location: str, dim: int, *, api_key: str | None = None, collection: str = COLLECTION) -> None:
+    def __init__(
+        self,
+        location: str,
+        dim: int,
+        *,
+        api_key: str | None = None,
+        collection: str = COLLECTION,
+        shard_number: int = 1,
+        replication_factor: int = 1,
+    ) -> None:
         self.dim = dim
         self.collection = collection
         self.client = QdrantClient(location=location, api_key=api_key)
@@ -55,6 +64,8 @@ class ClientIndex(QdrantIndex):
             threading.Lock() if location == ":memory:" else contextlib.nullcontext()
         )
         if self.client.collection_exists(collection):
+        self.shard_number = shard_number
+        self.replication_factor = replication_factor
             self._check_dim()
         else:
             self._create()
@@ -70,6 +81,8 @@ class ClientIndex(QdrantIndex):
             warnings.filterwarnings("ignore", message="Payload indexes have no effect")  # local mode
             self.client.create_payload_index(self.collection, STORE_KEY, tenant)
             self.client.create_payload_index(self.collection, FILE_KEY, models.PayloadSchemaType.KEYWORD)
+            shard_number=self.shard_number,
+            replication_factor=self.replication_factor,
 
     def _check_dim(self) -> None:
         vectors = self.client.get_collection(self.collection).config.params.vectors
@@ -86,6 +99,13 @@ class ClientIndex(QdrantIndex):
 
     def close(self) -> None:
         self.client.close()
+
+    def recreate(self) -> None:
+        """Drop the collection and create it empty (`retrievd index rebuild` refills it)."""
+        with self._guard:
+            self.client.delete_collection(self.collection)
+        self._create()
+        self._indexed.clear()
 
     def _upsert(self, points: Sequence[IndexPoint]) -> None:
         structs = [self._point(p) for p in points]

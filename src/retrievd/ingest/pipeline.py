@@ -1,24 +1,32 @@
-"""Ingestion jobs: parse -> chunk -> embed -> index, then one transaction marks the file completed.
+"""Ingestion jobs, in two steps that may run in different processes:
+
+1. `ingest_file` (any worker, any machine): parse -> chunk -> embed, then one transaction replaces
+   the file's chunk rows (text + float32 dense vector: the source of truth) and queues `index_file`.
+2. `index_file` (a process that writes the index): the rows become points (BM25 re-encoded from
+   the text), are upserted and flushed, then one transaction counts the bytes and marks the file
+   `completed`. With an embedded Qdrant Edge shard only the process that opened it runs this step,
+   so workers in other processes never need the shard; with a Qdrant server, every process can.
 
 Points are written before the database says `completed`, so `completed` always means searchable.
-A crash anywhere re-runs the job: point ids and chunk rows are keyed by (store, file, chunk index),
+A crash anywhere re-runs a job: point ids and chunk rows are keyed by (store, file, chunk index),
 so a re-run overwrites instead of duplicating.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 import numpy as np
-from sqlalchemy import delete, select
+from sqlalchemy import delete, func, select, update
 
 from retrievd.errors import AssetMissingError
 from retrievd.index.base import IndexPoint, Sparse
 from retrievd.ingest.chunk import chunk_elements
 from retrievd.ingest.parse import parse_file
 from retrievd.ingest.types import Chunk, FileRejected
+from retrievd.jobs.queue import MAX_ATTEMPTS
+from retrievd.jobs.worker import Handler
 from retrievd.store.models import Chunk as ChunkRow
 from retrievd.store.models import File, Job, VectorStore, VectorStoreFile
 from retrievd.usage.bytes import chunk_usage_bytes
@@ -26,17 +34,40 @@ from retrievd.usage.ledger import lock_store, record_change
 from retrievd.usage.quota import QuotaExceeded
 
 if TYPE_CHECKING:
+    from sqlalchemy.orm import Session
+
     from retrievd.core import Core
 
 log = logging.getLogger("retrievd.ingest")
 
+INGEST_JOBS = ("ingest_file",)
+# Jobs that write the index: run only by a process that may (see Core.writes_index).
+INDEX_JOBS = ("index_file", "reindex_file", "purge")
 
-def job_handlers(core: Core) -> dict[str, Callable[[Job], None]]:
-    return {
-        "ingest_file": lambda job: ingest_file(core, job.vector_store_id or "", job.file_id or ""),
+
+def job_handlers(core: Core, kinds: tuple[str, ...] = INGEST_JOBS + INDEX_JOBS) -> dict[str, Handler]:
+    handlers: dict[str, Handler] = {
+        "ingest_file": lambda job: _ingest_job(core, job),
+        "index_file": lambda job: index_file(core, job.vector_store_id or "", job.file_id or ""),
         "reindex_file": lambda job: reindex_file(core, job.vector_store_id or "", job.file_id or ""),
         "purge": lambda job: purge(core, job.vector_store_id or "", job.file_id),
     }
+    return {kind: handlers[kind] for kind in kinds}
+
+
+def _ingest_job(core: Core, job: Job) -> None:
+    """`ingest_file`, failing the file (not only the job) when its attempts are spent, including
+    when each attempt killed its worker (the job then comes back claimed more than MAX_ATTEMPTS times)."""
+    store_id, file_id = job.vector_store_id or "", job.file_id or ""
+    if job.attempts > MAX_ATTEMPTS:
+        _fail(core, store_id, file_id, "server_error", "Indexing this file stopped its worker repeatedly.")
+        return
+    try:
+        ingest_file(core, store_id, file_id)
+    except Exception:
+        if job.attempts >= MAX_ATTEMPTS:
+            _fail(core, store_id, file_id, "server_error", "The file could not be indexed.")
+        raise
 
 
 def _payload(file: File, row: VectorStoreFile, chunk_text: str, page: int | None, section: str | None) -> dict:
@@ -52,16 +83,20 @@ def _fail(core: Core, store_id: str, file_id: str, code: str, message: str) -> N
 
 
 def _store_avg_len(core: Core, store_id: str, texts: list[str]) -> float:
-    """BM25's average document length, fixed by the first file a store indexes."""
+    """BM25's average document length, fixed (once, whichever worker gets there first) by the
+    first file a store indexes."""
     with core.db.session() as s:
-        store = s.get(VectorStore, store_id)
-        if store is not None and store.bm25_avg_len:
-            return store.bm25_avg_len
+        fixed = s.scalar(select(VectorStore.bm25_avg_len).where(VectorStore.id == store_id))
+        if fixed:
+            return fixed
         lengths = core.bm25.token_lengths(texts)
         avg = max(1.0, float(np.mean(lengths))) if lengths else 1.0
-        if store is not None:
-            store.bm25_avg_len = avg
-        return avg
+        s.execute(
+            update(VectorStore)
+            .where(VectorStore.id == store_id, VectorStore.bm25_avg_len.is_(None))
+            .values(bm25_avg_len=avg)
+        )
+        return s.scalar(select(VectorStore.bm25_avg_len).where(VectorStore.id == store_id)) or avg
 
 
 def ingest_file(core: Core, store_id: str, file_id: str) -> None:
@@ -95,6 +130,7 @@ def ingest_file(core: Core, store_id: str, file_id: str) -> None:
 
 
 def write_chunks(core: Core, store_id: str, file: File, chunks: list[Chunk]) -> None:
+    """Embed `chunks` and store them as the file's chunk rows, with the job that indexes them."""
     texts = [c.text for c in chunks]
     dense = core.embedder.embed_documents(texts)
     sparse = core.bm25.encode_documents(texts, _store_avg_len(core, store_id, texts))
@@ -102,58 +138,28 @@ def write_chunks(core: Core, store_id: str, file: File, chunks: list[Chunk]) -> 
     with core.db.session() as s:
         row = s.get(VectorStoreFile, (store_id, file.id))
         if row is None or row.status != "in_progress":
-            return
-        points = [
-            IndexPoint(store_id, file.id, c.index, dense[i].tolist(), sparse[i], _payload(file, row, c.text, c.page, c.section))
-            for i, c in enumerate(chunks)
-        ]
-    sizes = [chunk_usage_bytes(c.text, c.page, c.section, dim, len(sparse[i].indices)) for i, c in enumerate(chunks)]
-    total = sum(sizes)
-    index = core.index
-    index.delete_file(store_id, file.id)
-    index.upsert(points)
-    index.flush()
-    with core.db.session() as s:
-        lock_store(s, store_id)
-        row = s.get(VectorStoreFile, (store_id, file.id))
-        store = s.get(VectorStore, store_id)
-        if row is None or store is None or row.status != "in_progress":
-            # Removed or cancelled while we worked: what we wrote must go too.
-            index.delete_file(store_id, file.id)
-            return
-        try:
-            record_change(s, store, total - row.usage_bytes, "file_indexed", enforce_quota=True)
-        except QuotaExceeded as e:
-            # Nothing of this file stays: no points, no chunk rows, no bytes.
-            index.delete_file(store_id, file.id)
-            record_change(s, store, -row.usage_bytes, "file_failed")
-            s.execute(delete(ChunkRow).where(ChunkRow.vector_store_id == store_id, ChunkRow.file_id == file.id))
-            row.usage_bytes, row.chunk_count = 0, 0
-            row.status, row.last_error = "failed", {"code": "invalid_file", "message": e.message}
-            return
-        s.execute(delete(ChunkRow).where(ChunkRow.vector_store_id == store_id, ChunkRow.file_id == file.id))
-        for i, c in enumerate(chunks):
-            s.add(
-                ChunkRow(
-                    vector_store_id=store_id,
-                    file_id=file.id,
-                    chunk_index=c.index,
-                    text=c.text,
-                    token_count=c.token_count,
-                    page=c.page,
-                    section=c.section,
-                    dense=np.asarray(dense[i], dtype="<f4").tobytes(),
-                    usage_bytes=sizes[i],
-                )
+            return  # removed or cancelled while we worked
+        _delete_rows(s, store_id, file.id)
+        s.add_all(
+            ChunkRow(
+                vector_store_id=store_id,
+                file_id=file.id,
+                chunk_index=c.index,
+                text=c.text,
+                token_count=c.token_count,
+                page=c.page,
+                section=c.section,
+                dense=np.asarray(dense[i], dtype="<f4").tobytes(),
+                usage_bytes=chunk_usage_bytes(c.text, c.page, c.section, dim, len(sparse[i].indices)),
             )
-        row.usage_bytes = total
-        row.chunk_count = len(chunks)
-        row.status = "completed"
-        row.last_error = None
+            for i, c in enumerate(chunks)
+        )
+        s.add(Job(kind="index_file", project_id=row.project_id, vector_store_id=store_id, file_id=file.id))
+    core.wake_workers()
 
 
 def points_from_rows(core: Core, store_id: str, file_id: str) -> list[IndexPoint]:
-    """Rebuild a file's points from the database, without parsing or embedding again."""
+    """A file's points, from its chunk rows: nothing is parsed or embedded again."""
     with core.db.session() as s:
         row = s.get(VectorStoreFile, (store_id, file_id))
         file = s.get(File, file_id)
@@ -180,6 +186,62 @@ def points_from_rows(core: Core, store_id: str, file_id: str) -> list[IndexPoint
             )
             for i, c in enumerate(chunks)
         ]
+
+
+def index_file(core: Core, store_id: str, file_id: str) -> None:
+    """Make a file's chunk rows searchable, count their bytes, and mark the file `completed`."""
+    with core.db.session() as s:
+        row = s.get(VectorStoreFile, (store_id, file_id))
+        pending = row is not None and row.status == "in_progress"
+    index = core.index
+    points: list[IndexPoint] = []
+    if pending:
+        points = points_from_rows(core, store_id, file_id)
+        index.delete_file(store_id, file_id)
+        index.upsert(points)
+        index.flush()
+    with core.db.session() as s:
+        lock_store(s, store_id)
+        row = s.get(VectorStoreFile, (store_id, file_id))
+        store = s.get(VectorStore, store_id)
+        if not pending or row is None or store is None or row.status != "in_progress":
+            # Removed, cancelled or expired meanwhile: nothing of this file stays. (A removal took
+            # its rows and bytes already; `completed` was this job's earlier run; `in_progress`
+            # here is a newer ingestion, which queues its own index_file.)
+            if row is not None and store is not None and row.status == "cancelled":
+                _discard(s, store, row, "file_cancelled")
+            if row is None or row.status not in ("completed", "in_progress"):
+                index.delete_file(store_id, file_id)
+            return
+        total = int(
+            s.scalar(
+                select(func.coalesce(func.sum(ChunkRow.usage_bytes), 0)).where(
+                    ChunkRow.vector_store_id == store_id, ChunkRow.file_id == file_id
+                )
+            )
+        )
+        try:
+            record_change(s, store, total - row.usage_bytes, "file_indexed", enforce_quota=True)
+        except QuotaExceeded as e:
+            index.delete_file(store_id, file_id)
+            _discard(s, store, row, "file_failed")
+            row.status, row.last_error = "failed", {"code": "invalid_file", "message": e.message}
+            return
+        row.usage_bytes = total
+        row.chunk_count = len(points)
+        row.status = "completed"
+        row.last_error = None
+
+
+def _delete_rows(s: Session, store_id: str, file_id: str) -> None:
+    s.execute(delete(ChunkRow).where(ChunkRow.vector_store_id == store_id, ChunkRow.file_id == file_id))
+
+
+def _discard(s: Session, store: VectorStore, row: VectorStoreFile, reason: str) -> None:
+    """Take a file's chunk rows and bytes out (the caller holds the store's lock)."""
+    record_change(s, store, -row.usage_bytes, reason)
+    _delete_rows(s, row.vector_store_id, row.file_id)
+    row.usage_bytes, row.chunk_count = 0, 0
 
 
 def reindex_file(core: Core, store_id: str, file_id: str) -> None:

@@ -1,13 +1,19 @@
 """A durable job queue in the metadata database.
 
 A job is claimed with a compare-and-set on its status (and `FOR UPDATE SKIP LOCKED` where the
-database has it), heartbeated while it runs, and handed back to the queue when its worker stops
-heartbeating, so a killed process never leaves work stuck.
+database has it), heartbeated while it runs, and handed back to the queue when its worker died, so
+a killed process never leaves work stuck. A worker is known dead when it stopped heartbeating
+(`stale_after_s`, from any machine), or at once when it ran on this machine (same host name and
+pid namespace) and its process is gone: a restarted server or a surviving worker takes over
+without waiting.
 """
 
 from __future__ import annotations
 
+import os
+import socket
 import time
+from functools import cache
 
 from sqlalchemy import select, update
 
@@ -68,14 +74,55 @@ class JobQueue:
             job.run_after = time.time() + min(60.0, 2.0**job.attempts)
             return True
 
-    def requeue_stale(self, *, all_running: bool = False) -> int:
-        """Return to the queue jobs whose worker stopped heartbeating (or all, at a single-process start)."""
+    def reclaim(self) -> int:
+        """Hand back to the queue the running jobs of dead workers; returns how many."""
         with self.db.session() as s:
-            query = update(Job).where(Job.status == "running")
-            if not all_running:
-                query = query.where(Job.heartbeat_at < time.time() - self.stale_after_s)
-            return s.execute(query.values(status="queued", claimed_by=None)).rowcount
+            running = s.execute(select(Job.id, Job.claimed_by, Job.heartbeat_at).where(Job.status == "running")).all()
+            stale = time.time() - self.stale_after_s
+            reclaimed = 0
+            for job_id, worker_id, heartbeat_at in running:
+                if (heartbeat_at or 0.0) < stale or not worker_alive(worker_id or ""):
+                    reclaimed += s.execute(
+                        update(Job)
+                        .where(Job.id == job_id, Job.status == "running", Job.claimed_by == worker_id)
+                        .values(status="queued", claimed_by=None)
+                    ).rowcount
+            return reclaimed
 
     def pending(self) -> int:
         with self.db.session() as s:
             return len(s.execute(select(Job.id).where(Job.status.in_(("queued", "running")))).all())
+
+
+@cache
+def _machine() -> str:
+    """`host/pid-namespace`: the pid namespace tells apart containers that share a host name
+    (only a process in the same namespace can see whether a pid still runs)."""
+    try:
+        namespace = os.stat("/proc/self/ns/pid").st_ino
+    except OSError:
+        namespace = 0
+    return f"{socket.gethostname()}/{namespace}"
+
+
+def process_name() -> str:
+    """`host/pid-namespace:pid`, the prefix of this process's worker ids."""
+    return f"{_machine()}:{os.getpid()}"
+
+
+def worker_alive(worker_id: str) -> bool:
+    """False only for a worker of this machine whose process is gone (or a zombie); True otherwise.
+
+    Ids that name the bare host (`host:pid:...`) are taken to be of this pid namespace too.
+    """
+    host, _, rest = worker_id.partition(":")
+    pid = rest.partition(":")[0]
+    if host not in (_machine(), socket.gethostname()) or not pid.isdigit() or int(pid) == os.getpid():
+        return True  # elsewhere, or this very process: only its heartbeat can tell
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rpartition(")")[2].split()[0] != "Z"
+    except FileNotFoundError:
+        return False
+    except OSError:
+        return True

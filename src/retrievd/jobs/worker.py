@@ -1,20 +1,24 @@
-"""Threads that take jobs off the queue: in the API process by default, or in `retrievd worker`."""
+"""Threads that take jobs off the queue: in the API process by default, or in `retrievd worker`.
+
+Each pool also reclaims, every `heartbeat_s`, the jobs of workers that died (see `JobQueue.reclaim`),
+so one surviving process is enough for every job to finish.
+"""
 
 from __future__ import annotations
 
+import itertools
 import logging
-import os
-import socket
 import threading
 import traceback
 from collections.abc import Callable
 
-from retrievd.jobs.queue import JobQueue
+from retrievd.jobs.queue import JobQueue, process_name
 from retrievd.store.models import Job
 
 log = logging.getLogger("retrievd.jobs")
 
 Handler = Callable[[Job], None]
+_pool_numbers = itertools.count()
 
 
 class WorkerPool:
@@ -35,13 +39,16 @@ class WorkerPool:
         self._stop = threading.Event()
         self._wake = threading.Event()
         self._threads: list[threading.Thread] = []
-        self._prefix = f"{socket.gethostname()}:{os.getpid()}"
+        self._prefix = f"{process_name()}:{next(_pool_numbers)}"
 
     def start(self) -> None:
         for n in range(self.threads):
             t = threading.Thread(target=self._loop, args=(f"{self._prefix}:{n}",), name=f"worker-{n}", daemon=True)
             t.start()
             self._threads.append(t)
+        reaper = threading.Thread(target=self._reclaim_loop, name="job-reaper", daemon=True)
+        reaper.start()
+        self._threads.append(reaper)
 
     def wake(self) -> None:
         """Called after enqueueing so a job starts without waiting for the next poll."""
@@ -66,6 +73,14 @@ class WorkerPool:
                 self._wake.clear()
                 continue
             self._run(job, worker_id)
+
+    def _reclaim_loop(self) -> None:
+        while not self._stop.wait(self.heartbeat_s):
+            try:
+                if reclaimed := self.queue.reclaim():
+                    log.warning("reclaimed %d jobs of dead workers", reclaimed)
+            except Exception:
+                log.exception("reclaiming jobs failed")
 
     def _run(self, job: Job, worker_id: str) -> None:
         done = threading.Event()

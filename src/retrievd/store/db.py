@@ -51,10 +51,11 @@ class Database:
         self.engine = make_engine(url)
         self._sessions = sessionmaker(self.engine, expire_on_commit=False)
 
-    def create_all(self) -> None:
-        from retrievd.store import models, usage_models  # noqa: F401  (registers the tables)
+    def migrate(self) -> None:
+        """Apply the schema migrations (see `retrievd.store.migrations`); every process does at start."""
+        from retrievd.store import migrations
 
-        Base.metadata.create_all(self.engine)
+        migrations.upgrade(self.engine)
 
     @contextmanager
     def session(self) -> Iterator[Session]:
