@@ -59,13 +59,13 @@ class ClientIndex(QdrantIndex):
     ) -> None:
         self.dim = dim
         self.collection = collection
+        self.shard_number = shard_number
+        self.replication_factor = replication_factor
         self.client = QdrantClient(location=location, api_key=api_key)
         self._guard: contextlib.AbstractContextManager[Any] = (
             threading.Lock() if location == ":memory:" else contextlib.nullcontext()
         )
         if self.client.collection_exists(collection):
-        self.shard_number = shard_number
-        self.replication_factor = replication_factor
             self._check_dim()
         else:
             self._create()
@@ -75,20 +75,26 @@ class ClientIndex(QdrantIndex):
             self.collection,
             vectors_config={DENSE: models.VectorParams(size=self.dim, distance=models.Distance.COSINE)},
             sparse_vectors_config={SPARSE: models.SparseVectorParams(modifier=models.Modifier.IDF)},
+            shard_number=self.shard_number,
+            replication_factor=self.replication_factor,
         )
         tenant = models.KeywordIndexParams(type=models.KeywordIndexType.KEYWORD, is_tenant=True)
         with warnings.catch_warnings():
             warnings.filterwarnings("ignore", message="Payload indexes have no effect")  # local mode
             self.client.create_payload_index(self.collection, STORE_KEY, tenant)
             self.client.create_payload_index(self.collection, FILE_KEY, models.PayloadSchemaType.KEYWORD)
-            shard_number=self.shard_number,
-            replication_factor=self.replication_factor,
 
     def _check_dim(self) -> None:
         vectors = self.client.get_collection(self.collection).config.params.vectors
         size = vectors[DENSE].size if isinstance(vectors, dict) and DENSE in vectors else None
         if size != self.dim:
             raise RuntimeError(f"Collection {self.collection!r} holds {size}-d dense vectors, not {self.dim}-d.")
+
+    def recreate(self) -> None:
+        """Drop the collection and create it empty (`retrievd index rebuild` refills it)."""
+        with self._guard:
+            self.client.delete_collection(self.collection)
+        self._create()
 
     def flush(self) -> None:
         """Nothing to do: the server persists each acknowledged write."""
@@ -99,13 +105,6 @@ class ClientIndex(QdrantIndex):
 
     def close(self) -> None:
         self.client.close()
-
-    def recreate(self) -> None:
-        """Drop the collection and create it empty (`retrievd index rebuild` refills it)."""
-        with self._guard:
-            self.client.delete_collection(self.collection)
-        self._create()
-        self._indexed.clear()
 
     def _upsert(self, points: Sequence[IndexPoint]) -> None:
         structs = [self._point(p) for p in points]
