@@ -49,6 +49,19 @@ class Settings(BaseSettings):
     free_gb_per_project: Decimal | None = None
     expiration_interval_s: float = 60.0  # how often expired stores and files are swept
 
+    # The assistant runtime (see retrievd.runtime.providers): no upstream = the built-in extractive model.
+    upstream_base_url: str | None = Field(default=None, description="A Chat Completions server, e.g. http://localhost:11434/v1")
+    upstream_api_key: str | None = None
+    model_map: dict[str, str] = Field(default_factory=dict, description='Client model -> upstream model or "extractive"; "*" = any other')
+    model_context_tokens: int = 128000
+    upstream_timeout_s: float = 120.0
+    upstream_retries: int = 3
+    upstream_backoff_s: float = 0.5
+    runtime_workers: int = 4
+    run_expires_after_s: int = 600  # how long a run waits for tool outputs (requires_action)
+    run_max_model_calls: int = 10  # the last one must answer in text
+    run_store_wait_s: float = 600.0  # how long a run waits for its stores' files to finish indexing
+
     host: str = "127.0.0.1"
     port: int = 8000
 

@@ -11,7 +11,7 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from retrievd import __version__
-from retrievd.api import files, organization, usage, vector_stores
+from retrievd.api import assistants, conversations, files, organization, responses, threads, usage, vector_stores
 from retrievd.core import Core
 from retrievd.errors import APIError, AssetMissingError
 
@@ -80,6 +80,15 @@ def create_app(core: Core, *, start_workers: bool = True) -> FastAPI:
     def health() -> dict[str, str]:
         return {"status": "ok"}
 
-    for router in (files.router, vector_stores.router, organization.router, usage.router):
+    for router in (
+        files.router,
+        vector_stores.router,
+        organization.router,
+        usage.router,
+        assistants.router,
+        threads.router,
+        responses.router,
+        conversations.router,
+    ):
         app.include_router(router, prefix="/v1")
     return app

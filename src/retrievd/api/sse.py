@@ -1,0 +1,33 @@
+"""Server-sent events in OpenAI's framing: `event: <name>` and a JSON `data:` line per event."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Iterator
+from typing import Any
+
+from fastapi.responses import StreamingResponse
+from pydantic import BaseModel
+
+HEADERS = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
+
+
+def _frame(name: str, data: Any) -> bytes:
+    payload = data.model_dump(mode="json") if isinstance(data, BaseModel) else data
+    return f"event: {name}\ndata: {json.dumps(payload, ensure_ascii=False)}\n\n".encode()
+
+
+def assistant_stream(events: Iterable[tuple[str, Any]]) -> StreamingResponse:
+    """Assistants streams end with `event: done` / `data: [DONE]`."""
+
+    def body() -> Iterator[bytes]:
+        for name, data in events:
+            yield _frame(name, data)
+        yield b"event: done\ndata: [DONE]\n\n"
+
+    return StreamingResponse(body(), media_type="text/event-stream", headers=HEADERS)
+
+
+def response_stream(events: Iterable[tuple[str, Any]]) -> StreamingResponse:
+    """Responses streams end with their terminal event (response.completed, .failed or .incomplete)."""
+    return StreamingResponse((_frame(n, d) for n, d in events), media_type="text/event-stream", headers=HEADERS)
