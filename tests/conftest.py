@@ -1,4 +1,9 @@
-"""Shared fixtures: pinned assets, a real retrievd server on a free port, and the official SDK."""
+"""Shared fixtures: pinned assets, a real retrievd server on a free port, and the official SDK.
+
+`RETRIEVD_TEST_DATABASE=postgres` runs the tests on PostgreSQL (RETRIEVD_TEST_POSTGRES_URL, by
+default the server on 127.0.0.1:5432 with trust auth): every test module, and every test, gets a
+fresh database of its own through RETRIEVD_DATABASE_URL, which servers and subprocesses inherit.
+"""
 
 from __future__ import annotations
 
@@ -6,7 +11,9 @@ import os
 import socket
 import threading
 import time
+import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -19,6 +26,57 @@ ADMIN_KEY = "sk-admin-test-0123456789"
 os.environ.setdefault("SCARF_NO_ANALYTICS", "true")
 os.environ.setdefault("DO_NOT_TRACK", "true")
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
+
+POSTGRES_URL = os.environ.get("RETRIEVD_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres")
+ON_POSTGRES = os.environ.get("RETRIEVD_TEST_DATABASE") == "postgres"
+
+
+@contextmanager
+def postgres_database() -> Iterator[str]:
+    """A new, empty PostgreSQL database, dropped afterwards; yields its URL."""
+    from sqlalchemy import create_engine, text
+
+    admin = create_engine(POSTGRES_URL, isolation_level="AUTOCOMMIT")
+    name = f"retrievd_test_{uuid.uuid4().hex[:12]}"
+    try:
+        with admin.connect() as conn:
+            conn.execute(text(f'CREATE DATABASE "{name}"'))
+        yield admin.url.set(database=name).render_as_string(hide_password=False)
+    finally:
+        with admin.connect() as conn:
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
+
+
+@contextmanager
+def _database_url(url: str) -> Iterator[None]:
+    previous = os.environ.get("RETRIEVD_DATABASE_URL")
+    os.environ["RETRIEVD_DATABASE_URL"] = url
+    try:
+        yield
+    finally:
+        if previous is None:
+            os.environ.pop("RETRIEVD_DATABASE_URL", None)
+        else:
+            os.environ["RETRIEVD_DATABASE_URL"] = previous
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _module_database() -> Iterator[None]:
+    if not ON_POSTGRES:
+        yield
+        return
+    with postgres_database() as url, _database_url(url):
+        yield
+
+
+@pytest.fixture(autouse=True)
+def _test_database(_module_database: None) -> Iterator[None]:
+    if not ON_POSTGRES:
+        yield
+        return
+    with postgres_database() as url, _database_url(url):
+        yield
 
 
 @pytest.fixture(scope="session")

@@ -1,0 +1,170 @@
+"""Scale-out on one PostgreSQL database and one embedded index: two API processes, two workers.
+
+The first API owns the Qdrant Edge shard (it applies every index job and serves reads to the
+other API); the second reaches the index through it; the two `retrievd worker` processes parse,
+chunk and embed, leaving chunk rows for the owner. Fifty files arrive through both APIs at once,
+one worker is SIGKILLed in the middle of a job, and everything still ends exactly once.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import httpx
+import openai
+import pytest
+from sqlalchemy import create_engine, func, select
+
+from retrievd.index.owner import RemoteIndex
+from retrievd.store.models import Chunk, Job, VectorStore, VectorStoreFile
+from tests.conftest import ADMIN_KEY, SHARED, free_port, postgres_database
+
+pytestmark = pytest.mark.slow
+
+FILES = 50
+QUERIES = ["history of the Dewey Decimal Classification", "library catalog automation", "citation analysis of journals"]
+
+
+def _documents(folder: Path) -> list[Path]:
+    """The first CISI abstracts (real text, about one chunk each), one .txt file per document."""
+    folder.mkdir()
+    paths = []
+    with open(SHARED / "eval" / "cisi" / "corpus.jsonl") as corpus:
+        for line, _ in zip(corpus, range(FILES)):
+            doc = json.loads(line)
+            path = folder / f"cisi-{doc['_id']}.txt"
+            path.write_text(f"{doc['title']}\n\n{doc['text']}\n")
+            paths.append(path)
+    return paths
+
+
+def _start(args: list[str], env: dict[str, str], log: Path, port: int | None = None) -> subprocess.Popen:
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "retrievd", *args], env={**os.environ, **env}, stdout=log.open("w"), stderr=subprocess.STDOUT
+    )
+    deadline = time.time() + 120
+    while port is not None:
+        try:
+            if httpx.get(f"http://127.0.0.1:{port}/health", timeout=1).status_code == 200:
+                break
+        except httpx.HTTPError:
+            pass
+        if time.time() > deadline or proc.poll() is not None:
+            proc.kill()
+            raise RuntimeError(f"{args} did not start:\n{log.read_text()[-3000:]}")
+        time.sleep(0.2)
+    return proc
+
+
+@pytest.fixture()
+def database_url() -> Iterator[str]:
+    try:
+        with postgres_database() as url:
+            yield url
+    except Exception as e:  # noqa: BLE001  (no server to test against)
+        if "CREATE DATABASE" in str(e) or "connect" in str(e).lower():
+            pytest.skip(f"PostgreSQL is not reachable: {e}")
+        raise
+
+
+def test_two_apis_and_two_workers_ingest_50_files_once_through_a_worker_crash(
+    assets_ready: None, database_url: str, tmp_path: Path
+) -> None:
+    common = {"RETRIEVD_DATABASE_URL": database_url, "RETRIEVD_API_KEY": ADMIN_KEY, "RETRIEVD_BLOBS_DIR": str(tmp_path / "blobs")}
+    owner_port, replica_port = free_port(), free_port()
+    procs: dict[str, subprocess.Popen] = {}
+    try:
+        procs["owner"] = _start(
+            ["serve", "--no-workers", "--port", str(owner_port)],
+            {**common, "RETRIEVD_DATA_DIR": str(tmp_path / "owner")},
+            tmp_path / "owner.log",
+            owner_port,
+        )
+        procs["replica"] = _start(
+            ["serve", "--no-workers", "--port", str(replica_port)],
+            {**common, "RETRIEVD_DATA_DIR": str(tmp_path / "replica"), "RETRIEVD_INDEX_OWNER_URL": f"http://127.0.0.1:{owner_port}"},
+            tmp_path / "replica.log",
+            replica_port,
+        )
+        for name in ("worker-1", "worker-2"):
+            procs[name] = _start(["worker", "--threads", "1"], {**common, "RETRIEVD_DATA_DIR": str(tmp_path / name)}, tmp_path / f"{name}.log")
+        apis = [
+            openai.OpenAI(base_url=f"http://127.0.0.1:{port}/v1", api_key=ADMIN_KEY, max_retries=0, timeout=120)
+            for port in (owner_port, replica_port)
+        ]
+        store = apis[0].vector_stores.create(name="scale-out")
+
+        def add(n_path: tuple[int, Path]) -> str:
+            n, path = n_path
+            api = apis[n % 2]  # every other file through each API
+            file = api.files.create(file=(path.name, path.read_bytes()), purpose="assistants")
+            api.vector_stores.files.create(store.id, file_id=file.id)
+            return file.id
+
+        with ThreadPoolExecutor(8) as pool:
+            file_ids = list(pool.map(add, enumerate(_documents(tmp_path / "docs"))))
+
+        engine = create_engine(database_url)
+        victim = f":{procs['worker-1'].pid}:"
+        deadline = time.time() + 300
+        with engine.connect() as conn:
+            while not conn.execute(
+                select(func.count()).where(Job.status == "running", Job.kind == "ingest_file", Job.claimed_by.contains(victim))
+            ).scalar():
+                assert time.time() < deadline, "worker-1 never took a job"
+                conn.rollback()
+                time.sleep(0.05)
+        procs["worker-1"].send_signal(signal.SIGKILL)
+        procs["worker-1"].wait()
+        assert apis[1].vector_stores.retrieve(store.id).file_counts.in_progress > 0, "all done before the kill"
+
+        while (counts := apis[1].vector_stores.retrieve(store.id).file_counts).in_progress:
+            assert time.time() < deadline, counts
+            time.sleep(0.5)
+        assert (counts.completed, counts.failed, counts.total) == (FILES, 0, FILES)
+
+        with engine.connect() as conn:
+            rows = conn.execute(select(VectorStoreFile).where(VectorStoreFile.vector_store_id == store.id)).all()
+            chunk_rows = dict(
+                conn.execute(
+                    select(Chunk.file_id, func.count()).where(Chunk.vector_store_id == store.id).group_by(Chunk.file_id)
+                ).all()
+            )
+            chunk_bytes = conn.execute(select(func.sum(Chunk.usage_bytes)).where(Chunk.vector_store_id == store.id)).scalar()
+            usage = conn.execute(select(VectorStore.usage_bytes).where(VectorStore.id == store.id)).scalar()
+            jobs = conn.execute(select(Job.file_id, Job.status, Job.attempts).where(Job.kind == "ingest_file")).all()
+        engine.dispose()
+        # Every file ingested exactly once: one ingestion job each, done; the victim's was run twice.
+        assert sorted(j.file_id for j in jobs) == sorted(file_ids)
+        assert {j.status for j in jobs} == {"done"}
+        assert max(j.attempts for j in jobs) == 2
+        # Chunk rows, the index (asked through its owner) and the byte counts agree.
+        index = RemoteIndex(f"http://127.0.0.1:{owner_port}", 384, key=ADMIN_KEY)
+        for row in rows:
+            assert row.chunk_count > 0
+            assert chunk_rows[row.file_id] == row.chunk_count == index.count(store.id, row.file_id), row.file_id
+        assert index.count(store.id) == sum(chunk_rows.values())
+        assert chunk_bytes == usage == sum(row.usage_bytes for row in rows)
+        index.close()
+
+        for query in QUERIES:
+            pages = [api.vector_stores.search(store.id, query=query, max_num_results=5) for api in apis]
+            owner_hits, replica_hits = ([(h.file_id, h.score, h.content[0].text) for h in page.data] for page in pages)
+            assert owner_hits and owner_hits == replica_hits, query
+    finally:
+        for proc in procs.values():
+            if proc.poll() is None:
+                proc.send_signal(signal.SIGTERM)
+        for proc in procs.values():
+            try:
+                proc.wait(60)
+            except subprocess.TimeoutExpired:
+                proc.kill()
