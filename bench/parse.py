@@ -1,0 +1,158 @@
+"""Parse time per document, the cost of isolating each parse, and the gain over stock unstructured.
+
+    .venv/bin/python bench/parse.py [--docs DIR] [--only NAME ...]   # every document: a table
+    .venv/bin/python bench/parse.py --overhead                      # per-file cost of the process designs
+    .venv/bin/python bench/parse.py --stock [--only NAME ...]       # ours vs partition_pdf/partition_docx
+
+"wall" is `parse_file` end to end (a child forked from the warm forkserver); "cpu" is the same
+parse run in this process (`time.process_time`), which other load on the machine disturbs less.
+tokens are cl100k tokens of the elements' text: the embedder takes ~3.7k tokens/s on 2 cores.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from concurrent.futures import ProcessPoolExecutor
+from pathlib import Path
+
+from rich.console import Console
+from rich.table import Table
+
+from retrievd.assets import tiktoken_encoding
+from retrievd.ingest import parse
+from retrievd.ingest.types import FileRejected
+
+DOCS = Path(__file__).resolve().parents[2] / "shared" / "docs"
+SMALL = ["fake.docx", "fake-email.eml", "simple-table.md", "book-war-and-peace-1p.txt", "fake-power-point.pptx"]
+
+
+def in_process(path: Path, filename: str) -> list:
+    from retrievd.ingest import _parse_worker
+
+    return [e for batch in _parse_worker._parse(str(path), filename, 1 << 20) for e in batch]
+
+
+def documents(args: argparse.Namespace, console: Console) -> None:
+    encoding = tiktoken_encoding("cl100k_base")
+    table = Table("file", "outcome", "elements", "pages", "tokens", "wall s", "cpu s", "pages/s", "tokens/s (cpu)")
+    parse.parse_file(DOCS / "fake.docx", "fake.docx")  # start the forkserver outside the timings
+    for path in sorted(args.docs.iterdir()):
+        if args.only and path.name not in args.only:
+            continue
+        started = time.perf_counter()
+        try:
+            elements = parse.parse_file(path, path.name)
+        except FileRejected as rejected:
+            wall = time.perf_counter() - started
+            table.add_row(path.name, f"{rejected.code}: {rejected.message[:40]}", "", "", "", f"{wall:.2f}", "", "", "")
+            continue
+        wall = time.perf_counter() - started
+        cpu_started = time.process_time()
+        in_process(path, path.name)
+        cpu = time.process_time() - cpu_started
+        pages = max((e.page or 0 for e in elements), default=0)
+        tokens = sum(len(encoding.encode_ordinary(e.text)) for e in elements)
+        table.add_row(
+            path.name, "ok", str(len(elements)), str(pages or ""), str(tokens), f"{wall:.2f}", f"{cpu:.2f}",
+            f"{pages / wall:.1f}" if pages else "", f"{tokens / cpu:,.0f}",
+        )  # fmt: skip
+    console.print(table)
+
+
+def _median_ms(run: Callable[[], object], times: int) -> float:
+    samples = []
+    for _ in range(times):
+        started = time.perf_counter()
+        run()
+        samples.append(time.perf_counter() - started)
+    return statistics.median(samples) * 1000
+
+
+def _pool_parse(path: str, filename: str) -> int:
+    return len(in_process(Path(path), filename))
+
+
+def overhead(console: Console) -> None:
+    """Per small file: in this process (the floor), one forked child per file (what parse_file
+    does), a warm persistent pool worker (what a ProcessPoolExecutor design would do), and a fresh
+    interpreter per file (no preloading at all)."""
+    import multiprocessing
+
+    table = Table("file", "in-process ms", "child per file ms", "persistent pool ms", "fresh interpreter ms")
+    parse.parse_file(DOCS / "fake.docx", "fake.docx")
+    pool = ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("forkserver"))
+    pool.submit(_pool_parse, str(DOCS / "fake.docx"), "fake.docx").result()
+    program = "import sys; from pathlib import Path; from retrievd.ingest.parse import parse_file; parse_file(Path(sys.argv[1]), sys.argv[2])"
+    for name in SMALL:
+        path = DOCS / name
+        table.add_row(
+            name,
+            f"{_median_ms(lambda: in_process(path, name), 10):.0f}",
+            f"{_median_ms(lambda: parse.parse_file(path, name), 10):.0f}",
+            f"{_median_ms(lambda: pool.submit(_pool_parse, str(path), name).result(), 10):.0f}",
+            f"{_median_ms(lambda: subprocess.run([sys.executable, '-c', program, str(path), name], check=True), 1):.0f}",
+        )
+    pool.shutdown()
+    console.print(table)
+    console.print(f"load average during the run: {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores")
+
+
+def _stock(path: str) -> None:
+    """Run in a fresh interpreter: unstructured as shipped, for comparison (prints JSON)."""
+    from unstructured.nlp.tokenize import _get_nlp
+    from unstructured.partition.docx import partition_docx
+    from unstructured.partition.pdf import partition_pdf
+
+    _get_nlp()
+    started, cpu = time.perf_counter(), time.process_time()
+    if path.endswith(".pdf"):
+        elements = partition_pdf(path, strategy="fast", languages=["eng"])
+    else:
+        elements = partition_docx(path, languages=["eng"])
+    result = {"wall": time.perf_counter() - started, "cpu": time.process_time() - cpu, "elements": len(elements)}
+    print(json.dumps(result | {"chars": sum(len(e.text) for e in elements)}))
+
+
+def stock(args: argparse.Namespace, console: Console) -> None:
+    names = args.only or ["DA-619p.pdf", "handbook-872p.docx", "failure-after-repair.pdf", "reliance.pdf"]
+    table = Table("file", "stock cpu s", "stock elements", "ours cpu s", "ours elements", "speed-up")
+    for name in names:
+        done = subprocess.run(
+            [sys.executable, __file__, "--_stock", str(args.docs / name)], capture_output=True, text=True, check=True
+        )
+        base = json.loads(done.stdout.strip().splitlines()[-1])
+        cpu_started = time.process_time()
+        ours = in_process(args.docs / name, name)
+        cpu = time.process_time() - cpu_started
+        table.add_row(name, f"{base['cpu']:.1f}", str(base["elements"]), f"{cpu:.1f}", str(len(ours)), f"{base['cpu'] / cpu:.1f}x")
+    console.print(table)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--docs", type=Path, default=DOCS)
+    parser.add_argument("--only", nargs="*", help="file names to run (default: all)")
+    parser.add_argument("--overhead", action="store_true")
+    parser.add_argument("--stock", action="store_true")
+    parser.add_argument("--_stock", dest="stock_path", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    console = Console()
+    if args.stock_path:
+        _stock(args.stock_path)
+    elif args.overhead:
+        overhead(console)
+    elif args.stock:
+        stock(args, console)
+    else:
+        documents(args, console)
+
+
+if __name__ == "__main__":
+    main()

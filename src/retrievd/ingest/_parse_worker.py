@@ -1,0 +1,437 @@
+"""The child side of `retrievd.ingest.parse`: unstructured runs here, never in the server process.
+
+Importing this module loads unstructured's partitioners and the spaCy model it classifies text
+with, so the forkserver that preloads it pays those seconds once and every per-file child forked
+from it starts warm. It also cuts unstructured off from the network (telemetry, model downloads).
+"""
+
+from __future__ import annotations
+
+import os
+
+# Before unstructured (or numpy) is imported: no telemetry, no hub downloads, one thread (the
+# embedder owns the other cores).
+os.environ.update(
+    SCARF_NO_ANALYTICS="true",
+    DO_NOT_TRACK="true",
+    HF_HUB_OFFLINE="1",
+    UNSTRUCTURED_DISABLE_NOTICE="1",
+    OMP_NUM_THREADS="1",
+    OPENBLAS_NUM_THREADS="1",
+    MKL_NUM_THREADS="1",
+)
+
+import gc  # noqa: E402
+import importlib  # noqa: E402
+import logging  # noqa: E402
+import re  # noqa: E402
+import resource  # noqa: E402
+import socket  # noqa: E402
+import sys  # noqa: E402
+import warnings  # noqa: E402
+import zipfile  # noqa: E402
+from collections.abc import Callable, Iterable, Iterator  # noqa: E402
+from multiprocessing import spawn  # noqa: E402
+from multiprocessing.connection import Connection  # noqa: E402
+from pathlib import Path  # noqa: E402
+from typing import Any  # noqa: E402
+
+import docx  # noqa: E402
+import olefile  # noqa: E402
+from docx.opc.exceptions import PackageNotFoundError as DocxPackageNotFoundError  # noqa: E402
+from docx.oxml.ns import qn  # noqa: E402
+from docx.text.paragraph import Paragraph  # noqa: E402
+import spacy  # noqa: E402
+import unstructured.nlp.tokenize as unstructured_nlp  # noqa: E402
+from pdfminer.pdfdocument import PDFEncryptionError, PDFPasswordIncorrect  # noqa: E402
+from lxml.etree import XMLSyntaxError  # noqa: E402
+from pdfminer.psexceptions import PSException  # noqa: E402
+from pptx.exc import PackageNotFoundError as PptxPackageNotFoundError  # noqa: E402
+from unstructured.cleaners.core import clean_extra_whitespace_with_index_run  # noqa: E402
+from unstructured.documents.elements import Element as UElement  # noqa: E402
+from unstructured.errors import UnprocessableEntityError  # noqa: E402
+from unstructured.file_utils.filetype import detect_filetype  # noqa: E402
+from unstructured.file_utils.model import FileType  # noqa: E402
+from unstructured.partition import pdf as unstructured_pdf  # noqa: E402
+from unstructured.partition.csv import partition_csv  # noqa: E402
+from unstructured.partition.docx import partition_docx  # noqa: E402
+from unstructured.partition.email import partition_email  # noqa: E402
+from unstructured.partition.epub import partition_epub  # noqa: E402
+from unstructured.partition.html import partition_html  # noqa: E402
+from unstructured.partition.json import partition_json  # noqa: E402
+from unstructured.partition.md import partition_md  # noqa: E402
+from unstructured.partition.odt import partition_odt  # noqa: E402
+from unstructured.partition.pdf_image.pdfminer_utils import (  # noqa: E402
+    PDFMinerConfig,
+    get_text_with_deduplication,
+    open_pdfminer_pages_generator,
+)
+from unstructured.partition.pptx import partition_pptx  # noqa: E402
+from unstructured.partition.rtf import partition_rtf  # noqa: E402
+from unstructured.partition.text import partition_text  # noqa: E402
+from unstructured.partition.tsv import partition_tsv  # noqa: E402
+from unstructured.partition.utils.config import env_config  # noqa: E402
+from unstructured.partition.utils.constants import SORT_MODE_BASIC, SORT_MODE_XY_CUT  # noqa: E402
+from unstructured.partition.utils.sorting import sort_page_elements  # noqa: E402
+from unstructured.partition.xlsx import partition_xlsx  # noqa: E402
+from unstructured.partition.xml import partition_xml  # noqa: E402
+
+from retrievd.assets import missing_message  # noqa: E402
+from retrievd.ingest.parse import MAIN_PATH_ENV, SUPPORTED_EXTENSIONS  # noqa: E402
+from retrievd.ingest.types import Element, FileRejected  # noqa: E402
+
+logging.getLogger("unstructured").setLevel(logging.ERROR)
+logging.getLogger("pdfminer").setLevel(logging.ERROR)
+warnings.filterwarnings("ignore")
+
+SPACY_MODEL = "en_core_web_sm"
+ASSET_MISSING = missing_message(SPACY_MODEL, Path(sys.prefix))
+
+
+# -- Text classification ------------------------------------------------------------------------
+# unstructured tells titles from narrative text with spaCy (sentence count, verbs). Its default
+# pipeline (tok2vec, tagger, dependency parser) is about half of a PDF's and three quarters of a
+# DOCX's parse time. Here the parser's sentence boundaries come from the rule-based sentencizer
+# (35% less spaCy time; the same titles on 2.8k sampled elements), and a PDF page's or a DOCX's
+# strings are tagged in one `nlp.pipe` batch before unstructured classifies them one at a time
+# (3x less again, and a DOCX's repeated paragraphs are tagged once, not once per LRU miss).
+
+
+class AssetMissing(Exception):
+    """The spaCy model is not installed: the parent raises `AssetMissingError`."""
+
+
+def _refuse_download() -> None:
+    raise AssetMissing(ASSET_MISSING)
+
+
+def _load_nlp() -> spacy.language.Language | None:
+    try:
+        nlp = spacy.load(SPACY_MODEL, exclude=["ner", "lemmatizer", "attribute_ruler", "parser", "senter"])
+    except (OSError, ImportError):
+        return None
+    nlp.add_pipe("sentencizer")
+    nlp("Warm up.")
+    return nlp
+
+
+_NLP = _load_nlp()
+_PRETAGGED: dict[str, Any] = {}  # text -> spaCy Doc, for the PDF page being classified
+_unstructured_process = unstructured_nlp._process
+
+
+def _nlp() -> spacy.language.Language:
+    global _NLP
+    if _NLP is None:
+        importlib.invalidate_caches()
+        _NLP = _load_nlp()  # installed since this forkserver started?
+        if _NLP is None:
+            raise AssetMissing(ASSET_MISSING)
+    return _NLP
+
+
+def _process(text: str) -> Any:
+    doc = _PRETAGGED.get(text)
+    return doc if doc is not None else _unstructured_process(text)
+
+
+unstructured_nlp._get_nlp = _nlp
+unstructured_nlp._install_spacy_model = _refuse_download  # never pip-install from GitHub at run time
+unstructured_nlp._process = _process
+
+
+def _pretag(texts: Iterable[str]) -> None:
+    """Tag in one batch the strings unstructured is about to classify (it lowercases all-caps ones)."""
+    nlp = _nlp()
+    variants = (v for t in texts for v in ((t, t.lower()) if t.isupper() else (t,)))
+    texts = list(dict.fromkeys(v for v in variants if v.strip() and len(v) <= nlp.max_length))
+    _PRETAGGED.clear()
+    _PRETAGGED.update(zip(texts, nlp.pipe(texts, batch_size=64)))
+
+
+# -- Limits -------------------------------------------------------------------------------------
+
+
+_connect = socket.socket.connect
+
+
+def _refuse_connect(self: socket.socket, address: Any) -> None:
+    if self.family in (socket.AF_INET, socket.AF_INET6):
+        raise OSError("retrievd's parser does not use the network")
+    _connect(self, address)
+
+
+def _confine(memory_mb: int) -> None:
+    """Cap this child's address space and cut it off from the network."""
+    limit = memory_mb * 1024 * 1024
+    resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
+    socket.socket.connect = _refuse_connect  # type: ignore[method-assign]
+
+
+# -- Formats ------------------------------------------------------------------------------------
+
+# languages=["eng"]: element metadata only (unused here); leaving it out runs langdetect on every
+# document, 0.8 s of profile loading per child on its own.
+_PARTITIONERS: dict[FileType, Callable[[str], list[UElement]]] = {
+    FileType.DOCX: lambda p: _partition_docx(p),
+    FileType.PPTX: lambda p: partition_pptx(p, include_page_breaks=False, include_slide_notes=True, languages=["eng"]),
+    FileType.XLSX: lambda p: partition_xlsx(p, languages=["eng"]),
+    FileType.HTML: lambda p: partition_html(p, languages=["eng"]),
+    FileType.MD: lambda p: partition_md(p, languages=["eng"]),
+    FileType.TXT: lambda p: partition_text(p, languages=["eng"]),
+    FileType.CSV: lambda p: partition_csv(p, languages=["eng"]),
+    FileType.TSV: lambda p: partition_tsv(p, languages=["eng"]),
+    FileType.JSON: lambda p: partition_json(p, languages=["eng"]),
+    # Attachments are not parsed: unstructured would route them through `partition()` with its
+    # default PDF strategy (hi_res, a model download) and no per-attachment limits.
+    FileType.EML: lambda p: partition_email(p, process_attachments=False, languages=["eng"]),
+    FileType.ODT: lambda p: partition_odt(p, languages=["eng"]),
+    FileType.RTF: lambda p: partition_rtf(p, languages=["eng"]),
+    FileType.EPUB: lambda p: partition_epub(p, languages=["eng"]),
+    FileType.XML: lambda p: partition_xml(p, languages=["eng"]),
+}
+SUPPORTED = {FileType.PDF, *_PARTITIONERS}
+
+
+def _partition_docx(path: str) -> list[UElement]:
+    document = docx.Document(path)  # every paragraph, those in tables and content controls too
+    _pretag(Paragraph(p, document).text.strip() for p in document.element.body.iter(qn("w:p")))
+    return partition_docx(path, include_page_breaks=False, strategy="fast", languages=["eng"])
+_IMAGES = {FileType.BMP, FileType.HEIC, FileType.JPG, FileType.PNG, FileType.TIFF, FileType.WEBP}
+_LEGACY_OFFICE = {FileType.DOC: ".docx", FileType.PPT: ".pptx", FileType.XLS: ".xlsx"}
+
+
+def _detect(path: str, filename: str) -> FileType:
+    """The file's type from its content, with its name's extension to break ties (libmagic)."""
+    if os.path.getsize(path) == 0:
+        raise FileRejected("invalid_file", "The file is empty.")
+    if _is_encrypted_office_file(path):
+        raise FileRejected("invalid_file", "The file is password-protected; remove the password and upload it again.")
+    with open(path, "rb") as f:
+        file_type = detect_filetype(file=f, metadata_file_path=filename)
+    if file_type in SUPPORTED:
+        return file_type
+    if file_type == FileType.EMPTY:
+        raise FileRejected("invalid_file", "The file is empty.")
+    if file_type in _IMAGES:
+        raise FileRejected(
+            "unsupported_file",
+            f"The file is a {file_type.name} image; images are not supported because text in pictures is "
+            f"not recognised (no OCR). Supported types are {SUPPORTED_EXTENSIONS}.",
+        )
+    if file_type in _LEGACY_OFFICE:
+        raise FileRejected(
+            "unsupported_file",
+            f"Legacy .{file_type.name.lower()} files are not supported; save it as "
+            f"{_LEGACY_OFFICE[file_type]} and upload that. Supported types are {SUPPORTED_EXTENSIONS}.",
+        )
+    extension = Path(filename).suffix.lower()
+    if file_type != FileType.UNK and FileType.from_extension(extension) in SUPPORTED:
+        problem = f"The file is named '{extension}' but its content is {file_type.name}, which is not supported"
+    else:
+        problem = f"'{extension or 'extension-less'}' files are not supported"
+    raise FileRejected("unsupported_file", f"{problem}; supported types are {SUPPORTED_EXTENSIONS}.")
+
+
+def _is_encrypted_office_file(path: str) -> bool:
+    """A password-protected DOCX/XLSX/PPTX is an OLE container holding an EncryptedPackage."""
+    try:
+        if not olefile.isOleFile(path):
+            return False
+        with olefile.OleFileIO(path) as ole:
+            return ole.exists("EncryptedPackage")
+    except OSError:
+        return False
+
+
+# -- PDF ----------------------------------------------------------------------------------------
+
+
+def _pdf_pages(path: str) -> Iterator[list[UElement]]:
+    """unstructured's fast strategy (pdfminer text, no OCR, no layout model), one page at a time.
+
+    This is `partition_pdf(strategy="fast")` without two of its habits: it swallows pdfminer's
+    errors into an empty result, and it skips text extraction altogether when one page has many
+    vector drawings (failure-after-repair.pdf: 76 pages of text, 0 elements). The child's time and
+    memory limits bound such pages instead.
+    """
+    with open(path, "rb") as fp:
+        pages = open_pdfminer_pages_generator(fp, pdfminer_config=PDFMinerConfig(word_margin=0.185))
+        for number, (page, layout) in enumerate(pages, start=1):
+            _pretag(_pdf_page_texts(layout))
+            elements = unstructured_pdf._pdfminer_page_elements(
+                page,
+                layout,
+                page_number=number,
+                filename=None,
+                metadata_last_modified=None,
+                languages=["eng"],
+                annotation_threshold=env_config.PDF_ANNOTATION_THRESHOLD,
+            )
+            yield sort_page_elements(sort_page_elements(elements, SORT_MODE_BASIC), SORT_MODE_XY_CUT)
+
+
+def _pdf_page_texts(layout: Iterable[Any]) -> list[str]:
+    """The strings unstructured will classify on this page (as `_pdfminer_page_elements` makes them)."""
+    texts = []
+    for obj in layout:
+        if hasattr(obj, "get_text"):
+            text, _ = clean_extra_whitespace_with_index_run(
+                get_text_with_deduplication(obj, env_config.PDF_CHAR_DUPLICATE_THRESHOLD)
+            )
+            texts.append(text)
+    return texts
+
+
+# -- Elements -----------------------------------------------------------------------------------
+
+_NOISE = {"PageBreak", "PageNumber", "Image"}
+_RUNNING = {"Header", "Footer"}
+_ROMAN = r"m{0,3}(cm|cd|d?c{0,3})(xc|xl|l?x{0,3})(ix|iv|v?i{0,3})"
+_PAGE_NUMBER = re.compile(rf"(page\s*)?(\d+|{_ROMAN})(\s*(of|/)\s*\d+)?", re.IGNORECASE)
+_DIGITS = re.compile(r"\d+")
+
+
+class _Assembler:
+    """Turns unstructured's elements into ours: drops noise, tracks the section (nearest title).
+
+    Header/Footer elements are boilerplate when they are a page number or repeat an earlier
+    header/footer (digits ignored), and are dropped. Others are kept: unstructured finds PDF
+    headers and footers by position alone, which misfires (negative-coords.pdf: the whole page is
+    "Header"), and a DOCX header appears once per section, not once per page.
+    """
+
+    def __init__(self) -> None:
+        self.section: str | None = None
+        self.running_seen: set[str] = set()
+
+    def add(self, elements: Iterable[UElement]) -> list[Element]:
+        out = []
+        for el in elements:
+            text = (el.text or "").strip()
+            if not text or el.category in _NOISE or self._is_boilerplate(el.category, text):
+                continue
+            if el.category == "Title":
+                self.section = text
+            out.append(Element(text=text, category=el.category, page=el.metadata.page_number, section=self.section))
+        return out
+
+    def _is_boilerplate(self, category: str, text: str) -> bool:
+        if category not in _RUNNING:
+            return False
+        if _PAGE_NUMBER.fullmatch(text):
+            return True
+        key = _DIGITS.sub("#", text.lower())
+        seen = key in self.running_seen
+        self.running_seen.add(key)
+        return seen
+
+
+def _email_subject(elements: list[UElement]) -> list[Element]:
+    subject = elements[0].metadata.subject if elements else None
+    return [Element(text=subject.strip(), category="Title", section=subject.strip())] if subject and subject.strip() else []
+
+
+def _parse(path: str, filename: str, memory_mb: int) -> Iterator[list[Element]]:
+    """Yield the file's elements in batches (a PDF page at a time); raise FileRejected if unusable."""
+    file_type = _detect(path, filename)
+    try:
+        yield from _partition(path, file_type)
+    except (FileRejected, AssetMissing):
+        raise
+    except Exception as error:
+        raise _rejection(error, file_type, path, filename, memory_mb) from error
+
+
+def _partition(path: str, file_type: FileType) -> Iterator[list[Element]]:
+    assembler = _Assembler()
+    produced = False
+    if file_type == FileType.PDF:
+        for page in _pdf_pages(path):
+            batch = assembler.add(page)
+            produced = produced or bool(batch)
+            yield batch
+        if not produced:
+            raise FileRejected(
+                "invalid_file",
+                "The PDF has no extractable text (it may be a scanned image); text in images is not "
+                "recognised (no OCR).",
+            )
+        return
+    raw = _PARTITIONERS[file_type](path)
+    if file_type == FileType.EML:
+        subject = _email_subject(raw)
+        if subject:
+            assembler.section = subject[0].text
+        batch = subject + assembler.add(raw)
+    else:
+        batch = assembler.add(raw)
+    if not batch:
+        raise FileRejected("invalid_file", f"The {file_type.name} file has no text.")
+    yield batch
+
+
+def _peak_memory_mb() -> float:
+    """This process's peak address space (VmPeak), the quantity RLIMIT_AS caps."""
+    with open("/proc/self/status") as status:
+        for line in status:
+            if line.startswith("VmPeak:"):
+                return int(line.split()[1]) / 1024
+    return 0.0
+
+
+_DAMAGED = (zipfile.BadZipFile, KeyError, PSException, UnicodeDecodeError, ValueError, XMLSyntaxError)
+_NOT_A_PACKAGE = (DocxPackageNotFoundError, PptxPackageNotFoundError)
+
+
+def _rejection(error: BaseException, file_type: FileType, path: str, filename: str, memory_mb: int) -> FileRejected:
+    """What a user should read about an exception raised while parsing."""
+    if isinstance(error, MemoryError) or _peak_memory_mb() > 0.9 * memory_mb:
+        # Parsers in C (lxml, pdfminer's zlib) report a failed allocation as an error of their own.
+        return FileRejected("invalid_file", f"The file needs more than {memory_mb} MB of memory to parse.")
+    if isinstance(error, (PDFPasswordIncorrect, PDFEncryptionError)) or (
+        isinstance(error, UnprocessableEntityError) and "password" in str(error).lower()
+    ):
+        return FileRejected("invalid_file", "The file is password-protected; remove the password and upload it again.")
+    kind = file_type.name
+    if isinstance(error, _NOT_A_PACKAGE):
+        return FileRejected("invalid_file", f"The {kind} file is damaged: it is not a complete {kind} package.")
+    detail = (str(error).strip() or type(error).__name__).replace(path, filename)[:300]
+    if isinstance(error, _DAMAGED):
+        return FileRejected("invalid_file", f"The {kind} file is damaged: {detail}")
+    return FileRejected("invalid_file", f"The {kind} file could not be read; it may be damaged ({type(error).__name__}: {detail}).")
+
+
+def run(conn: Connection, path: str, filename: str, memory_mb: int) -> None:
+    """Child entry point: sends ("elements", batch)*, then ("done",) | ("rejected", code, message) |
+    ("asset_missing", message)."""
+    try:
+        _confine(memory_mb)
+        for batch in _parse(path, filename, memory_mb):
+            conn.send(("elements", batch))
+        conn.send(("done",))
+    except AssetMissing as error:
+        conn.send(("asset_missing", str(error)))
+    except FileRejected as error:
+        conn.send(("rejected", error.code, error.message))
+    except MemoryError:
+        conn.send(("rejected", "invalid_file", f"The file needs more than {memory_mb} MB of memory to parse."))
+    finally:
+        conn.close()
+
+
+def _import_parent_main() -> None:
+    """In the forkserver: import the server's main script once, so that children do not each
+    import it again (see `parse._share_main_path`)."""
+    main_path = os.environ.get(MAIN_PATH_ENV)
+    if main_path and getattr(sys.modules["__main__"], "__file__", None) != main_path:
+        try:
+            spawn.import_main_path(main_path)
+        except Exception:  # noqa: BLE001 - then each child imports it, slower but correct
+            logging.getLogger(__name__).warning("could not preload %s in the parser's forkserver", main_path)
+
+
+_import_parent_main()
+# Everything loaded so far is shared with each forked child, copy-on-write; a garbage collection in
+# the child would walk (and so copy) all of it.
+gc.freeze()

@@ -1,0 +1,159 @@
+"""Document parsing: a stored file -> `Element`s, with unstructured, in a bounded child process.
+
+unstructured runs in a child forked from a forkserver that has preloaded it (and torch, and the
+spaCy model: ~5 s of imports paid once per server), one child per file. The child has an
+address-space limit (RLIMIT_AS) and no network; the parent kills it at the timeout. So a zip bomb,
+a hostile PDF or a parser crash rejects that file and never takes the server down.
+
+The type comes from the content (libmagic, zip/OLE inspection), the name's extension only breaking
+ties: a DOCX named .pdf parses as DOCX, a PNG named .pdf is refused as an image. PDFs use
+unstructured's fast strategy (pdfminer text; never OCR, never a layout model or a download).
+
+Elements keep unstructured's category, the 1-based page (PDF page, DOCX page where Word recorded
+page breaks, PPTX slide, XLSX sheet) and the section: the text of the nearest Title at or above.
+Dropped: empty elements, page breaks, page numbers, images (alt text), and headers/footers that
+are boilerplate (a page number, or a repeat of an earlier header/footer). Tables keep their text.
+
+Outcomes on the real documents in /work/shared/docs (tests/test_parse.py checks each):
+
+| file                                  | outcome                                                   |
+|---------------------------------------|-----------------------------------------------------------|
+| empty.txt                             | invalid_file "The file is empty."                         |
+| empty.eml (whitespace only)           | invalid_file "The EML file has no text."                  |
+| single_table.pdf (a scanned image)    | invalid_file "The PDF has no extractable text (...)"      |
+| password_protected.xlsx               | invalid_file "The file is password-protected; ..."        |
+| failure-after-repair.pdf              | parses: 76 pages. unstructured's partition_pdf returns    |
+|                                       | nothing (a drawing-heavy page trips its "too complex"     |
+|                                       | check); users expect the text of a text PDF searchable    |
+| copy-protected.pdf                    | parses: the flag restricts copying in viewers; it is not  |
+|                                       | a password, and users expect their own text searchable    |
+| fake-power-point-malformed.pptx       | parses (the slide text python-pptx can read)              |
+| pdf-bad-color-space.pdf               | parses (color errors do not affect text)                  |
+| negative-coords.pdf                   | parses (all of it "Header" by position: kept, not repeats)|
+| fake-text-utf-16.txt                  | parses (UTF-16 detected)                                  |
+| fake-html-cp1252.html                 | parses ("schöne", "köstlich" decoded from cp1252)         |
+| korean-text-with-tables.pdf           | parses (Hangul text)                                      |
+| fake-email*.eml                       | parses: subject (as Title) + body; attachments skipped    |
+| every other file                      | parses with real text                                     |
+
+Files that are not documents: images -> unsupported_file (no OCR); .doc/.ppt/.xls -> unsupported_file
+(save as the x format); unknown content -> unsupported_file naming the supported types; a file
+named as a supported type whose content is another unsupported type -> unsupported_file saying so;
+a damaged file of a supported type -> invalid_file "The DOCX file is damaged: ...". Limits: over
+`timeout_s` -> invalid_file; over `memory_mb` of address space (the preloaded child starts at
+~2 GB of it) -> invalid_file; a child that dies (a signal) -> invalid_file naming the signal.
+The spaCy model missing -> `AssetMissingError` naming `retrievd models pull` (not a file problem).
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+import signal
+import time
+from collections.abc import Iterator
+from multiprocessing import spawn
+from multiprocessing.connection import Connection
+from pathlib import Path
+
+from retrievd.errors import AssetMissingError
+from retrievd.ingest.types import Element, FileRejected
+
+SUPPORTED_EXTENSIONS = (
+    ".pdf, .docx, .pptx, .xlsx, .html, .md, .txt (and source code), .csv, .tsv, .json, .eml, .odt, .rtf, "
+    ".epub, .xml"
+)
+MAIN_PATH_ENV = "RETRIEVD_PARSER_MAIN_PATH"
+
+_context = multiprocessing.get_context("forkserver")
+_context.set_forkserver_preload(["retrievd.ingest._parse_worker"])
+
+
+def parse_file(path: Path, filename: str, *, timeout_s: float = 600, memory_mb: int = 4096) -> list[Element]:
+    """Parse the file at `path` (named `filename` by its uploader) into elements, in reading order.
+
+    Raises `FileRejected` for a file that cannot be ingested (its message is meant for the user)
+    and `AssetMissingError` when the spaCy model unstructured needs is not installed.
+    """
+    return [element for batch in iter_parse(path, filename, timeout_s=timeout_s, memory_mb=memory_mb) for element in batch]
+
+
+def iter_parse(
+    path: Path, filename: str, *, timeout_s: float = 600, memory_mb: int = 4096
+) -> Iterator[list[Element]]:
+    """`parse_file` as it goes: one batch per PDF page (other formats: one batch), so embedding can
+    start before a long PDF is parsed. The timeout covers the whole parse, consumer's time included;
+    closing the iterator early stops the child."""
+    receiver, sender = _context.Pipe(duplex=False)
+    child = _context.Process(
+        target=_child, args=(sender, str(path), filename, memory_mb), name="retrievd-parse", daemon=True
+    )
+    deadline = time.monotonic() + timeout_s
+    try:
+        _start(child)
+        sender.close()
+        while True:
+            if not receiver.poll(max(0.0, deadline - time.monotonic())):
+                raise FileRejected(
+                    "invalid_file",
+                    f"Parsing took longer than {timeout_s:g} s and was stopped; the file may be too large or too complex.",
+                )
+            try:
+                message = receiver.recv()
+            except EOFError:
+                raise _died(child, memory_mb) from None
+            match message:
+                case ("elements", batch):
+                    yield batch
+                case ("done",):
+                    return
+                case ("rejected", code, text):
+                    raise FileRejected(code, text)
+                case ("asset_missing", text):
+                    raise AssetMissingError(text)
+    finally:
+        sender.close()
+        receiver.close()
+        if child.pid is not None:
+            if child.is_alive():
+                child.kill()
+            child.join()
+
+
+def _start(child: multiprocessing.process.BaseProcess) -> None:
+    _share_main_path()
+    try:
+        child.start()
+    except OSError as error:
+        raise FileRejected("server_error", f"The parser process could not be started: {error}") from error
+
+
+def _share_main_path() -> None:
+    """Tell the forkserver (through its environment, before it starts) which main script to import.
+
+    A child started by multiprocessing imports the parent's main script unless its forkserver did;
+    Python 3.11's forkserver never does (it drops the path when asked to preload "__main__"). For a
+    server started by its console script that re-import is retrievd.cli, 1 s per file.
+    """
+    main_path = spawn.get_preparation_data("retrievd-parse").get("init_main_from_path")
+    if main_path:
+        os.environ.setdefault(MAIN_PATH_ENV, main_path)
+
+
+def _child(conn: Connection, path: str, filename: str, memory_mb: int) -> None:
+    # The worker module is imported here, in the child (the forkserver preloaded it), never in the server.
+    from retrievd.ingest import _parse_worker
+
+    _parse_worker.run(conn, path, filename, memory_mb)
+
+
+def _died(child: multiprocessing.process.BaseProcess, memory_mb: int) -> FileRejected:
+    child.join()
+    code = child.exitcode
+    if code is not None and code < 0:
+        name = signal.Signals(-code).name
+        return FileRejected(
+            "invalid_file",
+            f"The parser crashed on this file ({name}); it may be damaged or need more than {memory_mb} MB of memory.",
+        )
+    return FileRejected("server_error", f"The parser process exited unexpectedly (exit code {code}).")

@@ -1,0 +1,290 @@
+"""Parsing real documents into elements, and refusing the files that cannot be ingested.
+
+Each parse runs in a child process forked from a forkserver that preloads unstructured: the first
+test pays that start (~10 s), every other file about 0.1 s plus its own parse.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import zipfile
+from pathlib import Path
+
+import pytest
+
+from retrievd.errors import AssetMissingError
+from retrievd.ingest.parse import iter_parse, parse_file
+from retrievd.ingest.types import Element, FileRejected
+from tests.conftest import DOCS
+
+pytestmark = pytest.mark.usefixtures("assets_ready")  # the spaCy model unstructured classifies with
+
+HUGE = {"DA-619p.pdf", "handbook-872p.docx"}
+
+# file -> (a phrase of its text, the page of its last element; None where the format has no pages)
+PARSES: dict[str, tuple[str, int | None]] = {
+    "2023-half-year-analyses-by-segment.xlsx": ("Analyses by segment", 5),  # pages are sheets
+    "SOURCE.md": ("Real documents for parser and pipeline tests", None),
+    "book-war-and-peace-1p.txt": ("so Genoa and Lucca are now just family estates", None),
+    "codeblock.md": ("XML Example", None),
+    "contains-pictures.docx": ("Some paragraph text", None),
+    "copy-protected.pdf": ("Document Image Analysis", 2),  # a copy-restriction flag, not a password
+    "csv-with-long-lines.csv": ("SpearmanCorrelationCoefficient", None),
+    "docx-hdrftr.docx": ("Main document", None),
+    "docx-tables.docx": ("Nested Table", None),
+    "embedded-images-tables.pdf": ("Data in Brief", 1),
+    "eng_spa_mult.epub": ("All human beings are born free and equal", None),
+    "example-10k-1p.html": ("Commission file number", None),
+    "example-with-scripts.html": ("Who We Are", None),
+    "failure-after-repair.pdf": ("Understanding Breast Cancer", 76),  # unstructured alone: nothing
+    "fake-doc.rtf": ("My first paragraph.", None),
+    "fake-email-attachment.eml": ("Here's the attachments!", None),
+    "fake-email.eml": ("This is a test email to use for unit tests.", None),
+    "fake-html-cp1252.html": ("Die schöne Frau hat einen Kaffee mit Kuchen gegessen", None),
+    "fake-power-point-malformed.pptx": ("Test Slide", 1),
+    "fake-power-point-table.pptx": ("Column 1", 1),
+    "fake-power-point.pptx": ("Find the bullet slide layout", 1),
+    "fake-text-utf-16.txt": ("This is a test document to use for unit tests.", None),
+    "fake.docx": ("Lorem ipsum dolor sit amet.", None),
+    "fake.odt": ("Lorem ipsum dolor sit amet.", None),
+    "korean-text-with-tables.pdf": ("빅포인트", 1),
+    "layout-parser-paper-fast.pdf": ("LayoutParser", 2),
+    "list-item-example.pdf": ("Introduction to Product Development", 2),
+    "multi-column-2p.pdf": ("Overview", 2),
+    "negative-coords.pdf": ("Comprehensive Carbon Footprint Letter of Assurance", 1),
+    "norwich-city.txt": ("Iwan Roberts", None),
+    "page-breaks.docx": ("Text on second page", 6),  # Word's recorded page breaks
+    "pdf-bad-color-space.pdf": ("Our ambition", 1),
+    "reliance.pdf": ("Integrated Annual Report", 3),
+    "simple-table.md": ("Juicy Apples", None),
+    "simple.docx": ("These are a few of my favorite things:", None),
+}
+
+# file -> (code, a phrase of the message the user reads)
+REJECTED: dict[str, tuple[str, str]] = {
+    "empty.txt": ("invalid_file", "The file is empty"),
+    "empty.eml": ("invalid_file", "has no text"),  # headers' worth of whitespace
+    "single_table.pdf": ("invalid_file", "no extractable text (it may be a scanned image)"),
+    "password_protected.xlsx": ("invalid_file", "password-protected"),
+}
+
+
+def test_every_shared_document_has_an_expected_outcome() -> None:
+    assert {p.name for p in DOCS.iterdir()} == set(PARSES) | set(REJECTED) | HUGE
+
+
+@pytest.mark.parametrize("name", sorted(PARSES))
+def test_document_parses_with_its_text_and_pages(name: str) -> None:
+    phrase, last_page = PARSES[name]
+
+    elements = parse_file(DOCS / name, name)
+
+    assert elements and all(e.text and e.text == e.text.strip() for e in elements)
+    assert phrase in "\n".join(e.text for e in elements)
+    pages = [e.page for e in elements]
+    if last_page is None:
+        assert set(pages) == {None}
+    else:
+        assert all(p is not None and p >= 1 for p in pages) and pages == sorted(pages)
+        assert pages[-1] == last_page
+
+
+@pytest.mark.parametrize("name", sorted(REJECTED))
+def test_document_is_refused_with_a_message_for_people(name: str) -> None:
+    code, phrase = REJECTED[name]
+
+    with pytest.raises(FileRejected) as rejected:
+        parse_file(DOCS / name, name)
+
+    assert rejected.value.code == code
+    assert phrase in rejected.value.message
+
+
+def test_cp1252_html_and_utf16_text_are_decoded() -> None:
+    html = "\n".join(e.text for e in parse_file(DOCS / "fake-html-cp1252.html", "fake-html-cp1252.html"))
+    utf16 = [e.text for e in parse_file(DOCS / "fake-text-utf-16.txt", "fake-text-utf-16.txt")]
+
+    assert "köstlich" in html and "Ã" not in html
+    assert utf16[0] == "This is a test document to use for unit tests."
+
+
+def test_a_section_is_the_nearest_title_at_or_above(tmp_path: Path) -> None:
+    import docx
+
+    document = docx.Document()
+    document.add_paragraph("Before any heading.")
+    document.add_heading("Refund policy", level=1)
+    document.add_paragraph("Refunds are paid within five days of the request.")
+    document.add_heading("Shipping", level=2)
+    document.add_paragraph("Orders ship from the warehouse every weekday morning.")
+    document.save(tmp_path / "policies.docx")
+
+    elements = parse_file(tmp_path / "policies.docx", "policies.docx")
+
+    assert [(e.text, e.section) for e in elements] == [
+        ("Before any heading.", None),
+        ("Refund policy", "Refund policy"),
+        ("Refunds are paid within five days of the request.", "Refund policy"),
+        ("Shipping", "Shipping"),
+        ("Orders ship from the warehouse every weekday morning.", "Shipping"),
+    ]
+    assert [e.text for e in elements if e.category == "Title"] == ["Refund policy", "Shipping"]
+
+
+def test_an_email_starts_with_its_subject_as_the_section() -> None:
+    elements = parse_file(DOCS / "fake-email.eml", "fake-email.eml")
+
+    assert elements[0] == Element(text="Test Email", category="Title", section="Test Email")
+    assert {e.section for e in elements} == {"Test Email"}
+
+
+def test_running_headers_and_page_numbers_are_dropped_once_seen() -> None:
+    elements = parse_file(DOCS / "failure-after-repair.pdf", "failure-after-repair.pdf")
+    running = [e.text for e in elements if e.category in ("Header", "Footer")]
+
+    assert not [t for t in running if t.isdigit()]  # page numbers
+    assert running.count("Cancer Council") == 1  # the footer of every other page, kept once
+    assert len(running) == len(set(running))
+
+
+def test_a_pdf_arrives_a_page_at_a_time() -> None:
+    batches = list(iter_parse(DOCS / "multi-column-2p.pdf", "multi-column-2p.pdf"))
+
+    assert [{e.page for e in batch} for batch in batches] == [{1}, {2}]
+
+
+def test_the_content_decides_the_type_not_the_name(tmp_path: Path) -> None:
+    shutil.copy(DOCS / "fake.docx", tmp_path / "report.pdf")
+    shutil.copy(DOCS / "layout-parser-paper-fast.pdf", tmp_path / "paper.docx")
+
+    assert [e.text for e in parse_file(tmp_path / "report.pdf", "report.pdf")] == ["Lorem ipsum dolor sit amet."]
+    assert parse_file(tmp_path / "paper.docx", "paper.docx")[-1].page == 2
+
+
+def test_stored_blobs_need_no_extension() -> None:
+    elements = parse_file(DOCS / "fake.docx", "file-without-extension")
+
+    assert [e.text for e in elements] == ["Lorem ipsum dolor sit amet."]
+
+
+def _png(path: Path) -> None:
+    from PIL import Image
+
+    Image.new("RGB", (64, 64), "white").save(path, format="PNG")
+
+
+def _zip(path: Path) -> None:
+    with zipfile.ZipFile(path, "w") as archive:
+        archive.writestr("notes.txt", "hello")
+
+
+@pytest.mark.parametrize(
+    ("name", "make", "phrase"),
+    [
+        ("scan.pdf", _png, "The file is a PNG image; images are not supported"),
+        ("data.xyz", lambda p: p.write_bytes(os.urandom(4096)), "'.xyz' files are not supported; supported types are .pdf"),
+        ("archive.docx", _zip, "The file is named '.docx' but its content is ZIP, which is not supported"),
+    ],
+)
+def test_files_that_are_not_documents_are_unsupported(tmp_path: Path, name: str, make, phrase: str) -> None:  # type: ignore[no-untyped-def]
+    make(tmp_path / name)
+
+    with pytest.raises(FileRejected) as rejected:
+        parse_file(tmp_path / name, name)
+
+    assert rejected.value.code == "unsupported_file"
+    assert phrase in rejected.value.message
+
+
+def test_a_damaged_docx_is_an_invalid_file(tmp_path: Path) -> None:
+    (tmp_path / "cut.docx").write_bytes((DOCS / "fake.docx").read_bytes()[:5000])
+
+    with pytest.raises(FileRejected) as rejected:
+        parse_file(tmp_path / "cut.docx", "cut.docx")
+
+    assert rejected.value.code == "invalid_file"
+    assert rejected.value.message == "The DOCX file is damaged: it is not a complete DOCX package."
+
+
+def test_a_parse_over_the_time_limit_is_stopped() -> None:
+    with pytest.raises(FileRejected) as rejected:
+        parse_file(DOCS / "failure-after-repair.pdf", "failure-after-repair.pdf", timeout_s=1)
+
+    assert rejected.value.code == "invalid_file"
+    assert "took longer than 1 s" in rejected.value.message
+
+
+def _zip_bomb_docx(target: Path, megabytes: int) -> None:
+    """fake.docx whose body is `megabytes` MB of paragraphs: under 0.5% of that on disk."""
+    paragraph = b"<w:p><w:r><w:t>" + b"lorem ipsum dolor sit amet " * 4 + b"</w:t></w:r></w:p>"
+    block = paragraph * (1024 * 1024 // len(paragraph))
+    with zipfile.ZipFile(DOCS / "fake.docx") as source, zipfile.ZipFile(target, "w", zipfile.ZIP_DEFLATED) as out:
+        for item in source.infolist():
+            if item.filename != "word/document.xml":
+                out.writestr(item, source.read(item))
+        head = source.read("word/document.xml").split(b"<w:body>")[0] + b"<w:body>"
+        with out.open("word/document.xml", "w", force_zip64=True) as xml:
+            xml.write(head)
+            for _ in range(megabytes):
+                xml.write(block)
+            xml.write(b"</w:body></w:document>")
+
+
+def test_a_zip_bomb_hits_the_memory_limit_not_the_server(tmp_path: Path) -> None:
+    _zip_bomb_docx(tmp_path / "bomb.docx", megabytes=100)
+
+    with pytest.raises(FileRejected) as rejected:
+        parse_file(tmp_path / "bomb.docx", "bomb.docx", memory_mb=2048)
+
+    assert rejected.value.code == "invalid_file"
+    assert rejected.value.message == "The file needs more than 2048 MB of memory to parse."
+
+
+def test_a_parser_that_dies_rejects_the_file_and_the_next_file_parses() -> None:
+    import multiprocessing
+
+    pages = iter_parse(DOCS / "failure-after-repair.pdf", "failure-after-repair.pdf")
+    next(pages)
+    (child,) = [p for p in multiprocessing.active_children() if p.name == "retrievd-parse"]
+    os.kill(child.pid, signal.SIGSEGV)
+
+    with pytest.raises(FileRejected) as rejected:
+        list(pages)
+
+    assert rejected.value.code == "invalid_file"
+    assert "The parser crashed on this file (SIGSEGV)" in rejected.value.message
+    assert parse_file(DOCS / "fake.docx", "fake.docx")
+
+
+def test_a_missing_spacy_model_is_an_asset_error_not_a_download(tmp_path: Path) -> None:
+    # A package that shadows the installed model, as if `retrievd models pull` had never run.
+    (tmp_path / "en_core_web_sm").mkdir()
+    (tmp_path / "en_core_web_sm" / "__init__.py").write_text("raise ImportError('not installed')\n")
+    program = (
+        "from pathlib import Path\n"
+        "from retrievd.ingest.parse import parse_file\n"
+        "try:\n"
+        f"    parse_file(Path({str(DOCS / 'fake.docx')!r}), 'fake.docx')\n"
+        "except Exception as error:\n"
+        "    print(type(error).__name__, error)\n"
+    )
+    env = {**os.environ, "PYTHONPATH": str(tmp_path)}
+
+    done = subprocess.run([sys.executable, "-c", program], env=env, capture_output=True, text=True, timeout=300)
+
+    assert done.stdout.startswith(AssetMissingError.__name__), done.stderr
+    assert "'en_core_web_sm' is not installed" in done.stdout and "retrievd models pull" in done.stdout
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(("name", "phrase", "last_page"), [("DA-619p.pdf", "DA", 619), ("handbook-872p.docx", "Trustee", None)])
+def test_huge_documents_parse(name: str, phrase: str, last_page: int | None) -> None:
+    elements = parse_file(DOCS / name, name)
+
+    assert len(elements) > 4000 and phrase in "\n".join(e.text for e in elements)
+    assert elements[-1].page == last_page
+    assert sum(e.category == "Title" for e in elements) > 200
