@@ -19,6 +19,7 @@ from typing import Any
 
 import numpy as np
 import pytest
+from qdrant_edge import PayloadSchemaType
 from rank_bm25 import BM25Okapi
 
 from retrievd.config import Settings
@@ -372,6 +373,23 @@ def test_edge_index_persists_across_close_and_reopen(tmp_path: Path) -> None:
         EdgeIndex(path, 384)
     with pytest.raises(RuntimeError, match="closed"):
         reopened.count(STORE)
+
+
+def test_edge_index_gives_each_attribute_key_a_payload_index(tmp_path: Path) -> None:
+    """Without one, an attribute filter reads the payload of every point of the store."""
+    index = EdgeIndex(tmp_path / "index", DIM)
+    index.upsert(chunks(STORE, "f1", DOCS[:2], ATTRIBUTED["f1"]))
+    schema = {path: info.data_type for path, info in index.shard.info().payload_schema.items()}
+    assert schema == {
+        "vector_store_id": PayloadSchemaType.Keyword,
+        "file_id": PayloadSchemaType.Keyword,
+        "attributes.author": PayloadSchemaType.Keyword,
+        "attributes.year": PayloadSchemaType.Float,
+        "attributes.score": PayloadSchemaType.Float,
+        "attributes.draft": PayloadSchemaType.Bool,
+        'attributes."dept.name"': PayloadSchemaType.Keyword,
+    }
+    index.close()
 
 
 def test_edge_upserts_survive_a_killed_process_without_flush(tmp_path: Path) -> None:

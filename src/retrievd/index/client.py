@@ -17,10 +17,15 @@ from qdrant_client import QdrantClient
 from qdrant_client.http import models
 
 from retrievd.index.base import FILE_KEY, STORE_KEY, Hit, IndexPoint, IndexQuery
-from retrievd.index.shared import DENSE, SPARSE, QdrantIndex, Search, dense_list, point_payload
+from retrievd.index.shared import DENSE, SPARSE, IndexKind, QdrantIndex, Search, dense_list, point_payload
 
 COLLECTION = "retrievd_chunks"
 _SCROLL_PAGE = 1000
+_SCHEMAS = {
+    "keyword": models.PayloadSchemaType.KEYWORD,
+    "float": models.PayloadSchemaType.FLOAT,
+    "bool": models.PayloadSchemaType.BOOL,
+}
 
 
 class ClientFilters:
@@ -69,6 +74,7 @@ class ClientIndex(QdrantIndex):
             self._check_dim()
         else:
             self._create()
+        super().__init__(self.client.get_collection(collection).payload_schema)
 
     def _create(self) -> None:
         self.client.create_collection(
@@ -79,10 +85,14 @@ class ClientIndex(QdrantIndex):
             replication_factor=self.replication_factor,
         )
         tenant = models.KeywordIndexParams(type=models.KeywordIndexType.KEYWORD, is_tenant=True)
-        with warnings.catch_warnings():
+        self._create_index(STORE_KEY, tenant)
+        self._create_index(FILE_KEY, "keyword")
+
+    def _create_index(self, path: str, kind: IndexKind | models.KeywordIndexParams) -> None:
+        schema = _SCHEMAS[kind] if isinstance(kind, str) else kind
+        with self._guard, warnings.catch_warnings():
             warnings.filterwarnings("ignore", message="Payload indexes have no effect")  # local mode
-            self.client.create_payload_index(self.collection, STORE_KEY, tenant)
-            self.client.create_payload_index(self.collection, FILE_KEY, models.PayloadSchemaType.KEYWORD)
+            self.client.create_payload_index(self.collection, path, schema, wait=True)
 
     def _check_dim(self) -> None:
         vectors = self.client.get_collection(self.collection).config.params.vectors
@@ -95,6 +105,7 @@ class ClientIndex(QdrantIndex):
         with self._guard:
             self.client.delete_collection(self.collection)
         self._create()
+        self._indexed.clear()
 
     def flush(self) -> None:
         """Nothing to do: the server persists each acknowledged write."""

@@ -19,7 +19,7 @@ import numpy as np
 import qdrant_edge as edge
 
 from retrievd.index.base import FILE_KEY, STORE_KEY, Hit, IndexPoint, IndexQuery
-from retrievd.index.shared import DENSE, SPARSE, QdrantIndex, Search, dense_list, point_payload
+from retrievd.index.shared import DENSE, SPARSE, IndexKind, QdrantIndex, Search, dense_list, point_payload
 
 _CONFIG_FILE = "edge_config.json"  # present once a shard has been created in a directory
 _SCROLL_PAGE = 1000
@@ -36,6 +36,11 @@ _PAYLOAD_INDEXES: dict[str, Any] = {
     # The tenant index groups each store's points together on disk when segments are optimized.
     STORE_KEY: edge.KeywordIndexParams(is_tenant=True),
     FILE_KEY: edge.PayloadSchemaType.Keyword,
+}
+_SCHEMAS = {
+    "keyword": edge.PayloadSchemaType.Keyword,
+    "float": edge.PayloadSchemaType.Float,
+    "bool": edge.PayloadSchemaType.Bool,
 }
 
 
@@ -69,6 +74,7 @@ class EdgeIndex(QdrantIndex):
         self.dim = dim
         self._lock = threading.RLock()  # serialises writes, flush, optimize and close
         self._shard: edge.EdgeShard | None = self._open()
+        super().__init__(self._shard.info().payload_schema)
 
     def _open(self) -> edge.EdgeShard:
         try:
@@ -114,6 +120,10 @@ class EdgeIndex(QdrantIndex):
                 self._shard.flush()
                 self._shard.close()
                 self._shard = None
+
+    def _create_index(self, path: str, kind: IndexKind) -> None:
+        with self._lock:
+            self.shard.update(edge.UpdateOperation.create_field_index(path, _SCHEMAS[kind]))
 
     def _upsert(self, points: Sequence[IndexPoint]) -> None:
         operation = edge.UpdateOperation.upsert_points([self._point(p) for p in points])

@@ -129,7 +129,8 @@ def translate(condition: Condition, builder: FilterBuilder) -> Any:
     path = attribute_path(condition.key)
     op, value = condition.type, condition.value
     if op in _RANGE_OPS:
-        return builder.range(path, **{op: float(value)})  # type: ignore[arg-type]
+        assert isinstance(value, int | float)
+        return builder.range(path, **{op: float(value)})
     if op in ("ne", "nin"):
         positive = Comparison(type="eq" if op == "ne" else "in", key=condition.key, value=value)
         return builder.combine(must_not=[translate(positive, builder)])

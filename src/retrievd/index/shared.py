@@ -3,22 +3,30 @@ VectorIndex operations expressed over a few backend primitives.
 
 One collection holds every vector store: each point's payload names its store, and every
 request (search, IDF statistics, count, scroll, delete) is scoped to the stores it concerns.
+
+Each file attribute key gets a payload index the first time it is upserted (keyword, float or
+bool, after its first value): without one, an attribute filter reads the payload of every
+point of the store, 40-60 ms at 10k points instead of about 1 ms.
 """
 
 from __future__ import annotations
 
+import threading
 from abc import ABC, abstractmethod
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 
-from retrievd.index.base import CHUNK_KEY, FILE_KEY, STORE_KEY, Hit, IndexPoint, IndexQuery, Sparse
-from retrievd.index.filters import FilterBuilder, parse_filter, scope
+from retrievd.index.base import ATTRIBUTES_KEY, CHUNK_KEY, FILE_KEY, STORE_KEY, Hit, IndexPoint, IndexQuery, Sparse
+from retrievd.index.filters import FilterBuilder, attribute_path, parse_filter, scope
 
 DENSE = "dense"
 SPARSE = "bm25"
+IndexKind = Literal["keyword", "float", "bool"]
+# Beyond this many indexed attribute keys, filters on new keys still work, unindexed.
+ATTRIBUTE_INDEX_LIMIT = 64
 
 
 @dataclass(frozen=True)
@@ -38,6 +46,17 @@ def point_payload(point: IndexPoint) -> dict[str, Any]:
     return {**point.payload, STORE_KEY: point.vector_store_id, FILE_KEY: point.file_id, CHUNK_KEY: point.chunk_index}
 
 
+def attribute_indexes(points: Iterable[IndexPoint]) -> dict[str, IndexKind]:
+    """The payload index each attribute key of `points` calls for."""
+    kinds: dict[str, IndexKind] = {}
+    for point in points:
+        for key, value in (point.payload.get(ATTRIBUTES_KEY) or {}).items():
+            if '"' in key or not isinstance(value, str | int | float):
+                continue  # unfilterable key, or not an attribute value
+            kinds.setdefault(key, "bool" if isinstance(value, bool) else "keyword" if isinstance(value, str) else "float")
+    return kinds
+
+
 def dense_list(vector: Sequence[float], dim: int) -> list[float]:
     values = np.asarray(vector, dtype=np.float32)
     if values.shape != (dim,):
@@ -51,6 +70,14 @@ class QdrantIndex(ABC):
     dim: int
     filters: FilterBuilder
 
+    def __init__(self, indexed_paths: Iterable[str]) -> None:
+        # Qdrant reports paths unquoted where it can (attributes.year, attributes."a.b").
+        prefix = f"{ATTRIBUTES_KEY}."
+        self._indexed = {p.removeprefix(prefix).replace('"', "") for p in indexed_paths if p.startswith(prefix)}
+        self._schema_lock = threading.Lock()
+
+    @abstractmethod
+    def _create_index(self, path: str, kind: IndexKind) -> None: ...
     @abstractmethod
     def _upsert(self, points: Sequence[IndexPoint]) -> None: ...
     @abstractmethod
@@ -66,8 +93,16 @@ class QdrantIndex(ABC):
 
     def upsert(self, points: Sequence[IndexPoint]) -> None:
         """Insert or replace points; the id is (store, file, chunk index), so retries overwrite."""
-        if points:
-            self._upsert(points)
+        if not points:
+            return
+        wanted = {key: kind for key, kind in attribute_indexes(points).items() if key not in self._indexed}
+        if wanted:
+            with self._schema_lock:
+                for key, kind in wanted.items():
+                    if key not in self._indexed and len(self._indexed) < ATTRIBUTE_INDEX_LIMIT:
+                        self._create_index(attribute_path(key), kind)
+                        self._indexed.add(key)
+        self._upsert(points)
 
     def delete_file(self, vector_store_id: str, file_id: str) -> None:
         self._delete(scope(self.filters, [vector_store_id], file_id))
