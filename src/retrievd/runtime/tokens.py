@@ -66,9 +66,9 @@ def truncate_oldest(
     for group in reversed(history):
         cost = sum(count_message(m, model) for m in group)
         if used + cost > budget:
-            if not kept:
-                return None
             break
         kept.append(group)
         used += cost
+    if used > budget or (history and not kept):
+        return None
     return head + [m for group in reversed(kept) for m in group]
