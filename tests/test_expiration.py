@@ -42,13 +42,17 @@ def eventually(check, timeout: float = 60):  # type: ignore[no-untyped-def]
 
 
 def upload(client, name: str, **kwargs):  # type: ignore[no-untyped-def]
-    return client.files.create(file=(name, f"{name}: the harbour opens at dawn.\n".encode() * 30), purpose="assistants", **kwargs)
+    return client.files.create(
+        file=(name, f"{name}: the harbour opens at dawn.\n".encode() * 30), purpose="assistants", **kwargs
+    )
 
 
 def test_a_store_expires_days_after_its_last_activity(client) -> None:  # type: ignore[no-untyped-def]
     Clock.t = T0
     f = upload(client, "harbour.txt")
-    store = client.vector_stores.create(name="tides", file_ids=[f.id], expires_after={"anchor": "last_active_at", "days": 2})
+    store = client.vector_stores.create(
+        name="tides", file_ids=[f.id], expires_after={"anchor": "last_active_at", "days": 2}
+    )
     assert (store.last_active_at, store.expires_at) == (T0, T0 + 2 * DAY)
     store = wait_for_store(client, store.id)
     assert store.usage_bytes > 0
@@ -72,7 +76,11 @@ def test_a_store_expires_days_after_its_last_activity(client) -> None:  # type: 
 
 def test_an_expired_store_has_its_index_points_purged(server: Server, client) -> None:  # type: ignore[no-untyped-def]
     Clock.t = T0 + 10 * DAY
-    store = client.vector_stores.create(name="brief", file_ids=[upload(client, "brief.txt").id], expires_after={"anchor": "last_active_at", "days": 1})
+    store = client.vector_stores.create(
+        name="brief",
+        file_ids=[upload(client, "brief.txt").id],
+        expires_after={"anchor": "last_active_at", "days": 1},
+    )
     wait_for_store(client, store.id)
     core = server.core
     assert core.index.count(store.id) > 0  # type: ignore[attr-defined]
@@ -83,7 +91,10 @@ def test_an_expired_store_has_its_index_points_purged(server: Server, client) ->
 
 def test_a_file_past_its_own_expiry_is_deleted_from_its_stores(client) -> None:  # type: ignore[no-untyped-def]
     Clock.t = T0 + 20 * DAY
-    keep, brief = upload(client, "keep.txt"), upload(client, "brief.txt", expires_after={"anchor": "created_at", "seconds": 3600})
+    keep, brief = (
+        upload(client, "keep.txt"),
+        upload(client, "brief.txt", expires_after={"anchor": "created_at", "seconds": 3600}),
+    )
     assert brief.expires_at == Clock.t + 3600
     store = wait_for_store(client, client.vector_stores.create(name="mixed", file_ids=[keep.id, brief.id]).id)
     kept = client.vector_stores.files.retrieve(keep.id, vector_store_id=store.id).usage_bytes

@@ -1,4 +1,4 @@
-"""The organization Usage and Costs APIs over HTTP: OpenAI's shapes (checked against openapi.yaml), admin only."""
+"""The organization Usage and Costs APIs (admins only): OpenAI's shapes, checked against openapi.yaml."""
 
 from __future__ import annotations
 
@@ -44,7 +44,9 @@ def clock() -> Iterator[type[Clock]]:
 
 @pytest.fixture(scope="module")
 def admin(server: Server) -> Iterator[httpx.Client]:
-    with httpx.Client(base_url=server.base_url, headers={"Authorization": f"Bearer {server.admin_key}"}, timeout=60) as c:
+    with httpx.Client(
+        base_url=server.base_url, headers={"Authorization": f"Bearer {server.admin_key}"}, timeout=60
+    ) as c:
         yield c
 
 
@@ -63,17 +65,29 @@ def stored(server: Server, clock: type[Clock]) -> dict[str, Any]:
     return {"store": store, "project_id": project_id}
 
 
-def test_vector_store_usage_is_the_mean_of_the_bytes_stored_in_each_bucket(admin: httpx.Client, stored: dict) -> None:
+def test_vector_store_usage_is_the_mean_of_the_bytes_stored_in_each_bucket(
+    admin: httpx.Client, stored: dict
+) -> None:
     size, project_id = stored["store"].usage_bytes, stored["project_id"]
-    r = admin.get("/organization/usage/vector_stores", params={"start_time": JUNE_10, "group_by": "project_id"})
+    r = admin.get(
+        "/organization/usage/vector_stores", params={"start_time": JUNE_10, "group_by": "project_id"}
+    )
     assert r.status_code == 200, r.text
     body = r.json()
     assert_valid(body)
     first, second = body["data"]
-    assert (first["start_time"], first["end_time"], second["end_time"]) == (JUNE_10, JUNE_10 + DAY, JUNE_10 + 2 * DAY)
+    assert (first["start_time"], first["end_time"], second["end_time"]) == (
+        JUNE_10,
+        JUNE_10 + DAY,
+        JUNE_10 + 2 * DAY,
+    )
     # Stored from 09:00 on day one: 15 of its 24 hours. Day two is 21 hours old, all of them stored.
     assert first["results"] == [
-        {"object": "organization.usage.vector_stores.result", "usage_bytes": size * 15 // 24, "project_id": project_id}
+        {
+            "object": "organization.usage.vector_stores.result",
+            "usage_bytes": size * 15 // 24,
+            "project_id": project_id,
+        }
     ]
     assert second["results"][0]["usage_bytes"] == size
     assert body["has_more"] is False and body["next_page"] is None
@@ -81,12 +95,19 @@ def test_vector_store_usage_is_the_mean_of_the_bytes_stored_in_each_bucket(admin
 
 def test_hourly_buckets_page_with_a_cursor(admin: httpx.Client, stored: dict) -> None:
     size = stored["store"].usage_bytes
-    params = {"start_time": JUNE_10 + 8 * HOUR, "end_time": JUNE_10 + 12 * HOUR, "bucket_width": "1h", "limit": 3}
+    params = {
+        "start_time": JUNE_10 + 8 * HOUR,
+        "end_time": JUNE_10 + 12 * HOUR,
+        "bucket_width": "1h",
+        "limit": 3,
+    }
     page1 = admin.get("/organization/usage/vector_stores", params=params).json()
     assert_valid(page1)
     assert [b["results"][0]["usage_bytes"] for b in page1["data"]] == [0, size, size]
     assert page1["has_more"] is True
-    page2 = admin.get("/organization/usage/vector_stores", params={**params, "page": page1["next_page"]}).json()
+    page2 = admin.get(
+        "/organization/usage/vector_stores", params={**params, "page": page1["next_page"]}
+    ).json()
     assert_valid(page2)
     assert [b["start_time"] for b in page2["data"]] == [JUNE_10 + 11 * HOUR]
     assert page2["has_more"] is False
@@ -94,7 +115,9 @@ def test_hourly_buckets_page_with_a_cursor(admin: httpx.Client, stored: dict) ->
 
 def test_costs_by_project_and_line_item(admin: httpx.Client, stored: dict) -> None:
     size, project_id = stored["store"].usage_bytes, stored["project_id"]
-    r = admin.get("/organization/costs", params={"start_time": JUNE_10, "group_by": ["project_id", "line_item"]})
+    r = admin.get(
+        "/organization/costs", params={"start_time": JUNE_10, "group_by": ["project_id", "line_item"]}
+    )
     body = r.json()
     assert_valid(body)
     [result] = body["data"][0]["results"]
@@ -113,7 +136,9 @@ def test_file_search_calls_are_counted_per_call_and_per_store(admin: httpx.Clien
     total = admin.get("/organization/usage/file_search_calls", params=params).json()
     assert_valid(total)
     assert total["data"][0]["results"][0]["num_requests"] == 2
-    by_store = admin.get("/organization/usage/file_search_calls", params={**params, "group_by": "vector_store_id"}).json()
+    by_store = admin.get(
+        "/organization/usage/file_search_calls", params={**params, "group_by": "vector_store_id"}
+    ).json()
     assert_valid(by_store)
     [result] = by_store["data"][0]["results"]
     assert (result["vector_store_id"], result["num_requests"]) == (store_id, 2)
@@ -121,7 +146,11 @@ def test_file_search_calls_are_counted_per_call_and_per_store(admin: httpx.Clien
 
 def test_project_keys_are_refused(server: Server, stored: dict) -> None:
     _, _, key = ProjectService(server.core.db).create_service_account(stored["project_id"], "member")  # type: ignore[attr-defined]
-    r = httpx.get(f"{server.base_url}/organization/costs", params={"start_time": JUNE_10}, headers={"Authorization": f"Bearer {key}"})
+    r = httpx.get(
+        f"{server.base_url}/organization/costs",
+        params={"start_time": JUNE_10},
+        headers={"Authorization": f"Bearer {key}"},
+    )
     assert r.status_code == 403
     assert r.json()["error"]["code"] == "insufficient_permissions"
 
@@ -137,7 +166,9 @@ def test_project_keys_are_refused(server: Server, stored: dict) -> None:
         ({"start_time": JUNE_10, "page": "tomorrow"}, "page"),
     ],
 )
-def test_bad_parameters_get_openai_errors(admin: httpx.Client, clock: type[Clock], params: dict, param: str) -> None:
+def test_bad_parameters_get_openai_errors(
+    admin: httpx.Client, clock: type[Clock], params: dict, param: str
+) -> None:
     r = admin.get("/organization/usage/vector_stores", params=params)
     assert r.status_code == 400
     assert r.json()["error"]["param"] == param

@@ -42,7 +42,9 @@ def data_dir(assets_ready: None, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
         project_id = next(p.id for p in ProjectService(core.db).list_projects() if p.is_admin)
         stores = VectorStoreService(core)
         store = stores.create(project_id, schemas.CreateVectorStoreRequest(name="cli"))
-        f = FileService(core).create(project_id, io.BytesIO(b"Quarterly storage figures.\n" * 50), "figures.txt", "assistants")
+        f = FileService(core).create(
+            project_id, io.BytesIO(b"Quarterly storage figures.\n" * 50), "figures.txt", "assistants"
+        )
         stores.add_file(project_id, store.id, schemas.CreateVectorStoreFileRequest(file_id=f.id))
         WorkerPool(core.queue, job_handlers(core)).drain()
         size = stores.get(project_id, store.id).usage_bytes

@@ -5,6 +5,7 @@ Units: GB = 10**9 bytes (as OpenAI bills), GB-day = 10**9 bytes held for 86,400 
 
 from __future__ import annotations
 
+import itertools
 import random
 from decimal import Decimal
 from fractions import Fraction
@@ -16,7 +17,7 @@ from retrievd.usage.storage import BYTE_SECONDS_PER_GB_DAY, DAY, GB, bucket_edge
 def brute_force(initial: int, changes: list[tuple[int, int]], edges: list[int], until: int) -> list[int]:
     """Second by second: the value at second t is the last change at or before t."""
     out = []
-    for lo, hi in zip(edges, edges[1:]):
+    for lo, hi in itertools.pairwise(edges):
         total = 0
         for t in range(lo, min(hi, until)):
             value = initial
@@ -39,7 +40,10 @@ def test_integration_matches_counting_every_second() -> None:
     rng = random.Random(7)
     for _ in range(200):
         edges = bucket_edges(rng.randrange(0, 50), rng.randrange(60, 400), rng.choice([7, 13, 60]))
-        changes = sorted((rng.randrange(edges[0] + 1, edges[-1] + 20), rng.randrange(0, 10**6)) for _ in range(rng.randrange(0, 8)))
+        changes = sorted(
+            (rng.randrange(edges[0] + 1, edges[-1] + 20), rng.randrange(0, 10**6))
+            for _ in range(rng.randrange(0, 8))
+        )
         changes = [c for c in changes if c[0] < edges[-1]]
         until = rng.randrange(edges[0], edges[-1] + 30)
         initial = rng.randrange(0, 10**6)

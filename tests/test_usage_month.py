@@ -70,7 +70,10 @@ class Held:
 
 
 def text(topic: str, sentences: int) -> bytes:
-    body = " ".join(f"The {topic} report, part {i}, notes that measure {i * 7 % 13} rose in quarter {i % 4 + 1}." for i in range(sentences))
+    body = " ".join(
+        f"The {topic} report, part {i}, notes that measure {i * 7 % 13} rose in quarter {i % 4 + 1}."
+        for i in range(sentences)
+    )
     return f"{topic.title()}\n\n{body}\n".encode()
 
 
@@ -86,7 +89,9 @@ def world(assets_ready: None, tmp_path: Path) -> Iterator[tuple[Core, Clock]]:
         db.set_clock(None)
 
 
-def test_a_month_of_adds_deletes_and_expirations_is_billed_to_the_byte_second(world: tuple[Core, Clock]) -> None:
+def test_a_month_of_adds_deletes_and_expirations_is_billed_to_the_byte_second(
+    world: tuple[Core, Clock],
+) -> None:
     core, clock = world
     projects = ProjectService(core.db)
     a, b = projects.create_project("alpha").id, projects.create_project("beta").id
@@ -110,17 +115,20 @@ def test_a_month_of_adds_deletes_and_expirations_is_billed_to_the_byte_second(wo
     # Day 0, 10:00: alpha's first store with two files.
     clock.at(0, 10)
     s1 = stores.create(a, schemas.CreateVectorStoreRequest(name="alpha docs")).id
-    f1 = add(a, s1, "markets.txt", text("markets", 40))
-    add(a, s1, "weather.txt", text("weather", 15))
+    f1 = add(a, s1, "markets.txt", text("markets", 20))
+    add(a, s1, "weather.txt", text("weather", 8))
     # Day 2, 13:37:11: a third file.
     clock.at(2, 13, 37, 11)
-    add(a, s1, "harvest.txt", text("harvest", 90))
+    add(a, s1, "harvest.txt", text("harvest", 45))
     # Day 5, 08:00: beta's store, expiring 3 days after its last activity.
     clock.at(5, 8)
     s2 = stores.create(
-        b, schemas.CreateVectorStoreRequest(name="beta", expires_after=schemas.StoreExpiresAfter(anchor="last_active_at", days=3))
+        b,
+        schemas.CreateVectorStoreRequest(
+            name="beta", expires_after=schemas.StoreExpiresAfter(anchor="last_active_at", days=3)
+        ),
     ).id
-    f4 = add(b, s2, "ledger.txt", text("ledger", 60))
+    f4 = add(b, s2, "ledger.txt", text("ledger", 30))
     # Day 6, 12:00: a search keeps it alive until day 9, 12:00.
     clock.at(6, 12)
     SearchService(core).results(b, [s2], ["ledger measure"], SearchOptions(limit=3))
@@ -139,14 +147,17 @@ def test_a_month_of_adds_deletes_and_expirations_is_billed_to_the_byte_second(wo
     pool.drain()
     # Day 12, 06:00: a file that itself expires after two days.
     clock.at(12, 6)
-    f5 = add(a, s1, "transient.txt", text("transient", 25), expires_after_s=2 * DAY)
+    f5 = add(a, s1, "transient.txt", text("transient", 12), expires_after_s=2 * DAY)
     clock.at(14, 6)
     assert sweep(core).deleted_files == [f5.file_id]
     end(f5)
     # Day 15 to day 20, 00:00: a second alpha store, deleted whole.
     clock.at(15, 21, 5, 9)
     s3 = stores.create(a, schemas.CreateVectorStoreRequest(name="scratch")).id
-    s3_files = [add(a, s3, "scratch-1.txt", text("scratch", 30)), add(a, s3, "scratch-2.txt", text("notes", 12))]
+    s3_files = [
+        add(a, s3, "scratch-1.txt", text("scratch", 15)),
+        add(a, s3, "scratch-2.txt", text("notes", 6)),
+    ]
     clock.at(20)
     stores.delete(a, s3)
     for h in s3_files:
@@ -170,7 +181,11 @@ def test_a_month_of_adds_deletes_and_expirations_is_billed_to_the_byte_second(wo
     free = int(FREE_GB * 10**9)
     cost = {
         p: sum(
-            (Fraction(max(0, by_project_day[(p, d)] - free * DAY), BYTE_SECONDS_PER_GB_DAY) * Fraction(PRICE) for d in range(31)),
+            (
+                Fraction(max(0, by_project_day[(p, d)] - free * DAY), BYTE_SECONDS_PER_GB_DAY)
+                * Fraction(PRICE)
+                for d in range(31)
+            ),
             Fraction(0),
         )
         for p in (a, b)
@@ -190,8 +205,9 @@ def test_a_month_of_adds_deletes_and_expirations_is_billed_to_the_byte_second(wo
     for p in (a, b):
         assert sum(r.byte_seconds for r in rows if r.project_id == p) == by_project[p]
         assert sum((r.cost for r in rows if r.project_id == p), Fraction(0)) == cost[p]
-    print(f"\nGB-days alpha {float(Fraction(by_project[a], BYTE_SECONDS_PER_GB_DAY)):.9f} beta "
-          f"{float(Fraction(by_project[b], BYTE_SECONDS_PER_GB_DAY)):.9f}; cost alpha ${float(cost[a]):.2f} beta ${float(cost[b]):.2f}")
+    gb_days = {p: float(Fraction(by_project[p], BYTE_SECONDS_PER_GB_DAY)) for p in (a, b)}
+    dollars = {p: float(cost[p]) for p in (a, b)}
+    print(f"\nGB-days {gb_days[a]:.9f} and {gb_days[b]:.9f}, USD {dollars[a]:.2f} and {dollars[b]:.2f}")
 
     page = usage.costs(MARCH_1, march(31), group_by=["project_id"], limit=31)
     api_cost: dict[str, float] = defaultdict(float)

@@ -42,8 +42,14 @@ def expire_store(core: Core, store_id: str) -> bool:
         in_store = VectorStoreFile.vector_store_id == store_id
         s.execute(delete(Chunk).where(Chunk.vector_store_id == store_id))
         s.execute(update(VectorStoreFile).where(in_store).values(usage_bytes=0, chunk_count=0))
-        s.execute(update(VectorStoreFile).where(in_store, VectorStoreFile.status == "in_progress").values(status="cancelled"))
-        s.execute(update(Job).where(Job.vector_store_id == store_id, Job.status == "queued").values(status="done"))
+        s.execute(
+            update(VectorStoreFile)
+            .where(in_store, VectorStoreFile.status == "in_progress")
+            .values(status="cancelled")
+        )
+        s.execute(
+            update(Job).where(Job.vector_store_id == store_id, Job.status == "queued").values(status="done")
+        )
         store.expired = True
         s.add(Job(kind="purge", project_id=store.project_id, vector_store_id=store_id))
     core.wake_workers()
@@ -104,7 +110,11 @@ class ExpirationScheduler:
             try:
                 done = sweep(self.core)
                 if done.expired_stores or done.deleted_files:
-                    log.info("expired %d stores, deleted %d files", len(done.expired_stores), len(done.deleted_files))
+                    log.info(
+                        "expired %d stores, deleted %d files",
+                        len(done.expired_stores),
+                        len(done.deleted_files),
+                    )
             except Exception:  # the database may be briefly unavailable; the next sweep catches up
                 log.exception("expiration sweep failed")
             if self._stop.wait(self.interval_s):

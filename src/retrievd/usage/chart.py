@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Sequence
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 from retrievd.usage.service import DayRow
@@ -36,7 +36,7 @@ def render(path: Path, steps: dict[str, list[tuple[int, int]]], rows: Sequence[D
     import matplotlib.pyplot as plt
 
     def when(t: int) -> datetime:
-        return datetime.fromtimestamp(t, tz=timezone.utc)
+        return datetime.fromtimestamp(t, tz=UTC)
 
     fig, (top, bottom) = plt.subplots(2, 1, figsize=(10, 7), sharex=True)
     for project_id, series in sorted(steps.items()):
@@ -52,7 +52,7 @@ def render(path: Path, steps: dict[str, list[tuple[int, int]]], rows: Sequence[D
         cost = {r.day: float(r.cost) for r in rows if r.project_id == project_id}
         heights = [cost.get(d, 0.0) for d in days]
         bottom.bar([when(d) for d in days], heights, bottom=base, width=0.8, align="edge", label=project_id)
-        base = [b + h for b, h in zip(base, heights)]
+        base = [b + h for b, h in zip(base, heights, strict=True)]
     bottom.set_ylabel("cost per UTC day (USD)")
     bottom.set_title("Storage cost")
     fig.autofmt_xdate()

@@ -5,10 +5,10 @@ from __future__ import annotations
 import csv
 import json
 import sys
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from enum import Enum
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 from rich.console import Console
@@ -36,13 +36,13 @@ def _core():  # type: ignore[no-untyped-def]
 
 def _day(text: str) -> int:
     try:
-        return int(datetime.strptime(text, "%Y-%m-%d").replace(tzinfo=timezone.utc).timestamp())
+        return int(datetime.strptime(text, "%Y-%m-%d").replace(tzinfo=UTC).timestamp())
     except ValueError:
         raise typer.BadParameter(f"'{text}' is not a date like 2025-01-31.") from None
 
 
 def _iso(t: int) -> str:
-    return datetime.fromtimestamp(t, tz=timezone.utc).strftime("%Y-%m-%d")
+    return datetime.fromtimestamp(t, tz=UTC).strftime("%Y-%m-%d")
 
 
 def _record(r: DayRow) -> dict[str, object]:
@@ -78,7 +78,14 @@ def verify_command() -> None:
     if report.differences:
         table = Table("vector store", "file", "check", "recorded", "actual", "difference")
         for d in report.differences:
-            table.add_row(d.vector_store_id, d.file_id or "", d.check, str(d.recorded), str(d.actual), str(d.actual - d.recorded))
+            table.add_row(
+                d.vector_store_id,
+                d.file_id or "",
+                d.check,
+                str(d.recorded),
+                str(d.actual),
+                str(d.actual - d.recorded),
+            )
         console.print(table)
         raise typer.Exit(1)
 
@@ -86,10 +93,14 @@ def verify_command() -> None:
 @usage_app.command("report")
 def report_command(
     since: Annotated[str, typer.Option(help="First UTC day, YYYY-MM-DD.")],
-    until: Annotated[Optional[str], typer.Option(help="UTC day to stop before, YYYY-MM-DD (default: now).")] = None,
-    project: Annotated[Optional[list[str]], typer.Option(help="Only these project ids (repeatable).")] = None,
+    until: Annotated[
+        str | None, typer.Option(help="UTC day to stop before, YYYY-MM-DD (default: now).")
+    ] = None,
+    project: Annotated[list[str] | None, typer.Option(help="Only these project ids (repeatable).")] = None,
     format: Annotated[Format, typer.Option("--format", help="Output format.")] = Format.table,
-    chart: Annotated[Optional[Path], typer.Option(help="Also write a PNG chart of bytes and cost over time.")] = None,
+    chart: Annotated[
+        Path | None, typer.Option(help="Also write a PNG chart of bytes and cost over time.")
+    ] = None,
 ) -> None:
     """GB-days (GB = 10^9 bytes), cost and file_search calls per project and UTC day."""
     from retrievd.store.db import now
@@ -124,20 +135,36 @@ def report_command(
         table = Table("date", "project", "bytes at end", "GB-days", "cost (USD)", "file_search calls")
         for r in rows:
             table.add_row(
-                _iso(r.day), r.project_id, f"{r.bytes_at_end:,}", f"{float(r.gb_days):.6f}", f"{float(r.cost):.2f}", str(r.file_search_calls)
+                _iso(r.day),
+                r.project_id,
+                f"{r.bytes_at_end:,}",
+                f"{float(r.gb_days):.6f}",
+                f"{float(r.cost):.2f}",
+                str(r.file_search_calls),
             )
         total_gb_days = sum((r.gb_days for r in rows), start=0)
         total_cost = sum((r.cost for r in rows), start=0)
-        table.add_row("total", "", "", f"{float(total_gb_days):.6f}", f"{float(total_cost):.2f}", str(sum(r.file_search_calls for r in rows)))
+        table.add_row(
+            "total",
+            "",
+            "",
+            f"{float(total_gb_days):.6f}",
+            f"{float(total_cost):.2f}",
+            str(sum(r.file_search_calls for r in rows)),
+        )
         console.print(table)
         p = service.pricing
-        console.print(f"pricing: ${p.price_per_gb_day} per GB-day, {p.free_gb_per_project} GB free per project per day")
+        console.print(
+            f"pricing: ${p.price_per_gb_day} per GB-day, {p.free_gb_per_project} GB free per project per day"
+        )
 
 
 @usage_app.command("quota")
 def quota_command(
     project_id: str,
-    limit: Annotated[Optional[str], typer.Argument(help="Quota in bytes, or 'none' to remove it; omit to show.")] = None,
+    limit: Annotated[
+        str | None, typer.Argument(help="Quota in bytes, or 'none' to remove it; omit to show.")
+    ] = None,
 ) -> None:
     """Show or set a project's storage quota (the sum of its vector stores' usage_bytes)."""
     from retrievd.errors import APIError
@@ -157,4 +184,6 @@ def quota_command(
         raise typer.Exit(1) from None
     finally:
         core.close()
-    console.print(f"{project_id}: {used:,} bytes used, quota {'none' if current is None else f'{current:,} bytes'}")
+    console.print(
+        f"{project_id}: {used:,} bytes used, quota {'none' if current is None else f'{current:,} bytes'}"
+    )

@@ -29,7 +29,9 @@ def lock_store(s: Session, store_id: str) -> None:
     )
 
 
-def record_change(s: Session, store: VectorStore, delta: int, reason: str, *, enforce_quota: bool = False) -> int:
+def record_change(
+    s: Session, store: VectorStore, delta: int, reason: str, *, enforce_quota: bool = False
+) -> int:
     """Add `delta` to the store's usage_bytes and append the ledger row; returns the new usage.
 
     With `enforce_quota`, a growth that would pass the project's quota raises QuotaExceeded before
@@ -47,7 +49,9 @@ def record_change(s: Session, store: VectorStore, delta: int, reason: str, *, en
         .execution_options(synchronize_session=False)
     ).scalar_one()
     set_committed_value(store, "usage_bytes", after)
-    last_at = s.scalar(select(func.max(UsageLedgerEntry.at)).where(UsageLedgerEntry.vector_store_id == store.id))
+    last_at = s.scalar(
+        select(func.max(UsageLedgerEntry.at)).where(UsageLedgerEntry.vector_store_id == store.id)
+    )
     s.add(
         UsageLedgerEntry(
             project_id=store.project_id,

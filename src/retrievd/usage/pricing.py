@@ -46,11 +46,15 @@ PRESETS: dict[str, Pricing] = {
 
 
 def pricing_from_settings(settings: Settings) -> Pricing:
-    """The preset `RETRIEVD_PRICING`, with `RETRIEVD_PRICE_PER_GB_DAY` / `RETRIEVD_FREE_GB_PER_PROJECT` overriding it."""
+    """The preset RETRIEVD_PRICING; RETRIEVD_PRICE_PER_GB_DAY, RETRIEVD_FREE_GB_PER_PROJECT override it."""
     preset = PRESETS[settings.pricing]
     return Pricing(
-        price_per_gb_day=preset.price_per_gb_day if settings.price_per_gb_day is None else settings.price_per_gb_day,
+        price_per_gb_day=preset.price_per_gb_day
+        if settings.price_per_gb_day is None
+        else settings.price_per_gb_day,
         free_gb_per_project=(
-            preset.free_gb_per_project if settings.free_gb_per_project is None else settings.free_gb_per_project
+            preset.free_gb_per_project
+            if settings.free_gb_per_project is None
+            else settings.free_gb_per_project
         ),
     )

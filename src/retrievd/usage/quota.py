@@ -27,7 +27,9 @@ class QuotaExceeded(APIError):
 
 
 def project_usage_bytes(s: Session, project_id: str) -> int:
-    query = select(func.coalesce(func.sum(VectorStore.usage_bytes), 0)).where(VectorStore.project_id == project_id)
+    query = select(func.coalesce(func.sum(VectorStore.usage_bytes), 0)).where(
+        VectorStore.project_id == project_id
+    )
     return int(s.scalar(query) or 0)
 
 

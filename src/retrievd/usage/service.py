@@ -8,6 +8,7 @@ GB-days. Costs are per project and UTC day, by the rule in `retrievd.usage.prici
 
 from __future__ import annotations
 
+import itertools
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -51,11 +52,16 @@ class Window:
 
     @property
     def spans(self) -> list[tuple[int, int]]:
-        return list(zip(self.edges, self.edges[1:]))
+        return list(itertools.pairwise(self.edges))
 
 
 def window(
-    start_time: int, end_time: int | None, bucket_width: str, limit: int | None, page: str | None, limits: tuple[int, int]
+    start_time: int,
+    end_time: int | None,
+    bucket_width: str,
+    limit: int | None,
+    page: str | None,
+    limits: tuple[int, int],
 ) -> Window:
     if bucket_width not in WIDTHS:
         raise invalid(f"Invalid bucket_width '{bucket_width}'.", param="bucket_width")
@@ -79,12 +85,18 @@ def window(
 def _grouping(group_by: Sequence[str], allowed: set[str]) -> set[str]:
     unknown = set(group_by) - allowed
     if unknown:
-        raise invalid(f"Cannot group by {', '.join(sorted(unknown))}; supported: {', '.join(sorted(allowed))}.", param="group_by")
+        raise invalid(
+            f"Cannot group by {', '.join(sorted(unknown))}; supported: {', '.join(sorted(allowed))}.",
+            param="group_by",
+        )
     return set(group_by)
 
 
 def _page(w: Window, results: list[list[schemas.Result]]) -> schemas.UsageResponse:
-    buckets = [schemas.UsageTimeBucket(start_time=lo, end_time=hi, results=r) for (lo, hi), r in zip(w.spans, results)]
+    buckets = [
+        schemas.UsageTimeBucket(start_time=lo, end_time=hi, results=r)
+        for (lo, hi), r in zip(w.spans, results, strict=True)
+    ]
     return schemas.UsageResponse(data=buckets, has_more=w.next_page is not None, next_page=w.next_page)
 
 
@@ -186,7 +198,9 @@ class UsageService:
             else:
                 results.append(
                     [
-                        schemas.UsageFileSearchCallsResult(num_requests=len(ids), **dict(zip(keys, key)))
+                        schemas.UsageFileSearchCallsResult(
+                            num_requests=len(ids), **dict(zip(keys, key, strict=True))
+                        )
                         for key, ids in sorted(groups.items())
                     ]
                 )
@@ -227,7 +241,9 @@ class UsageService:
                         amount=schemas.CostAmount(value=float(cost), currency=currency),
                         project_id=p,
                         line_item=STORAGE_LINE_ITEM if line_item else None,
-                        quantity=float(Fraction(byte_seconds, BYTE_SECONDS_PER_GB_DAY)) if line_item else None,
+                        quantity=float(Fraction(byte_seconds, BYTE_SECONDS_PER_GB_DAY))
+                        if line_item
+                        else None,
                         quantity_unit="gigabyte_days" if line_item else None,
                     )
                     for p, byte_seconds, cost in rows
@@ -260,7 +276,7 @@ class UsageService:
         rows: list[DayRow] = []
         for project_id, hs in sorted(by_project.items()):
             series = [integrate(h.initial, h.changes, edges, end) for h in hs]
-            for k, (lo, hi) in enumerate(zip(edges, edges[1:])):
+            for k, (lo, hi) in enumerate(itertools.pairwise(edges)):
                 if not spans[k]:
                     continue
                 byte_seconds = sum(x[k] for x in series)

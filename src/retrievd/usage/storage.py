@@ -8,6 +8,7 @@ an integer; GB-days are byte-seconds / (10**9 * 86,400). Nothing accrues after `
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
@@ -40,14 +41,16 @@ def bucket_edges(start: int, end: int, width: int) -> list[int]:
     return edges
 
 
-def integrate(initial: int, changes: Sequence[tuple[int, int]], edges: Sequence[int], until: int) -> list[int]:
+def integrate(
+    initial: int, changes: Sequence[tuple[int, int]], edges: Sequence[int], until: int
+) -> list[int]:
     """Byte-seconds of the step function in each [edges[k], edges[k+1]), counting only time before `until`.
 
     `initial` holds from edges[0]; `changes` are (at, bytes_after), sorted, with edges[0] < at.
     """
     out: list[int] = []
     value, i = initial, 0
-    for lo, hi in zip(edges, edges[1:]):
+    for lo, hi in itertools.pairwise(edges):
         end = min(hi, until)
         total, t = 0, lo
         while i < len(changes) and changes[i][0] < hi:
@@ -62,7 +65,9 @@ def integrate(initial: int, changes: Sequence[tuple[int, int]], edges: Sequence[
     return out
 
 
-def load_histories(s: Session, lo: int, hi: int, project_ids: Iterable[str] | None = None) -> list[StoreHistory]:
+def load_histories(
+    s: Session, lo: int, hi: int, project_ids: Iterable[str] | None = None
+) -> list[StoreHistory]:
     """Every store with bytes at `lo` or a change in (lo, hi), in (project, store) order."""
     scope = [] if project_ids is None else [UsageLedgerEntry.project_id.in_(list(project_ids))]
     last_before = (
@@ -111,4 +116,4 @@ def project_byte_seconds(
 
 def elapsed(edges: Sequence[int], until: int) -> list[int]:
     """Seconds of each bucket before `until`: the span over which a bucket's usage has accrued."""
-    return [max(0, min(hi, until) - lo) for lo, hi in zip(edges, edges[1:])]
+    return [max(0, min(hi, until) - lo) for lo, hi in itertools.pairwise(edges)]

@@ -54,17 +54,21 @@ def _index_bytes(core: Core, store_id: str, avg_len: float) -> tuple[dict[str, i
     hits = core.index.scroll(store_id)
     sparse = core.bm25.encode_documents([h.payload.get("text", "") for h in hits], avg_len)
     sizes: dict[str, int] = defaultdict(int)
-    for hit, vector in zip(hits, sparse):
+    for hit, vector in zip(hits, sparse, strict=True):
         p = hit.payload
         text = p.get("text", "")
-        sizes[p[FILE_KEY]] += chunk_usage_bytes(text, p.get("page"), p.get("section"), core.index.dim, len(vector.indices))
+        sizes[p[FILE_KEY]] += chunk_usage_bytes(
+            text, p.get("page"), p.get("section"), core.index.dim, len(vector.indices)
+        )
     return sizes, len(hits)
 
 
 def _ledger(s: Session) -> dict[str, tuple[int, int]]:
     """store -> (sum of its deltas, its last bytes_after)."""
     per_store = select(UsageLedgerEntry.vector_store_id, func.sum(UsageLedgerEntry.delta_bytes))
-    sums = {store_id: total for store_id, total in s.execute(per_store.group_by(UsageLedgerEntry.vector_store_id))}
+    sums = {
+        store_id: total for store_id, total in s.execute(per_store.group_by(UsageLedgerEntry.vector_store_id))
+    }
     last = select(func.max(UsageLedgerEntry.id)).group_by(UsageLedgerEntry.vector_store_id)
     return {
         e.vector_store_id: (int(sums[e.vector_store_id]), e.bytes_after)
