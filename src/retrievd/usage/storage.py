@@ -69,23 +69,17 @@ def load_histories(
     s: Session, lo: int, hi: int, project_ids: Iterable[str] | None = None
 ) -> list[StoreHistory]:
     """Every store with bytes at `lo` or a change in (lo, hi), in (project, store) order."""
-    scope = [] if project_ids is None else [UsageLedgerEntry.project_id.in_(list(project_ids))]
-    last_before = (
-        select(func.max(UsageLedgerEntry.id))
-        .where(UsageLedgerEntry.at <= lo, *scope)
-        .group_by(UsageLedgerEntry.vector_store_id)
-    )
+    e = UsageLedgerEntry
+    scope = [] if project_ids is None else [e.project_id.in_(list(project_ids))]
+    last_before = select(func.max(e.id)).where(e.at <= lo, *scope).group_by(e.vector_store_id)
+    columns = (e.project_id, e.vector_store_id, e.at, e.bytes_after)  # plain rows: ORM objects cost 10x
     histories: dict[str, StoreHistory] = {}
-    for e in s.execute(select(UsageLedgerEntry).where(UsageLedgerEntry.id.in_(last_before))).scalars():
-        histories[e.vector_store_id] = StoreHistory(e.project_id, e.vector_store_id, initial=e.bytes_after)
-    changes = (
-        select(UsageLedgerEntry)
-        .where(UsageLedgerEntry.at > lo, UsageLedgerEntry.at < hi, *scope)
-        .order_by(UsageLedgerEntry.vector_store_id, UsageLedgerEntry.id)
-    )
-    for e in s.execute(changes).scalars():
-        h = histories.setdefault(e.vector_store_id, StoreHistory(e.project_id, e.vector_store_id))
-        h.changes.append((e.at, e.bytes_after))
+    for project_id, store_id, _, after in s.execute(select(*columns).where(e.id.in_(last_before))):
+        histories[store_id] = StoreHistory(project_id, store_id, initial=after)
+    changes = select(*columns).where(e.at > lo, e.at < hi, *scope).order_by(e.vector_store_id, e.id)
+    for project_id, store_id, at, after in s.execute(changes):
+        h = histories.get(store_id) or histories.setdefault(store_id, StoreHistory(project_id, store_id))
+        h.changes.append((at, after))
     return sorted(
         (h for h in histories.values() if h.initial or h.changes),
         key=lambda h: (h.project_id, h.vector_store_id),
