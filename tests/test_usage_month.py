@@ -128,7 +128,7 @@ def test_a_month_of_adds_deletes_and_expirations_is_billed_to_the_byte_second(
             name="beta", expires_after=schemas.StoreExpiresAfter(anchor="last_active_at", days=3)
         ),
     ).id
-    f4 = add(b, s2, "ledger.txt", text("ledger", 30))
+    f4 = add(b, s2, "ledger.txt", text("ledger", 60))
     # Day 6, 12:00: a search keeps it alive until day 9, 12:00.
     clock.at(6, 12)
     SearchService(core).results(b, [s2], ["ledger measure"], SearchOptions(limit=3))
