@@ -1,0 +1,22 @@
+# The two ways to start on a fresh machine: `make serve` and `make test` (CI runs `make test`).
+VENV := .venv
+PY := $(VENV)/bin/python
+
+.PHONY: serve test install install-test
+
+$(VENV)/bin/pip:
+	python3 -m venv $(VENV)
+
+install: $(VENV)/bin/pip
+	$(VENV)/bin/pip install -q -e .
+	$(VENV)/bin/retrievd models pull
+
+install-test: $(VENV)/bin/pip
+	$(VENV)/bin/pip install -q -e '.[test]'
+	$(VENV)/bin/retrievd models pull
+
+serve: install
+	$(VENV)/bin/retrievd serve
+
+test: install-test
+	$(VENV)/bin/pytest -q
