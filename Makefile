@@ -2,7 +2,7 @@
 VENV := .venv
 PY := $(VENV)/bin/python
 
-.PHONY: serve test install install-test
+.PHONY: serve test test-slow install install-test
 
 $(VENV)/bin/pip:
 	python3 -m venv $(VENV)
@@ -20,3 +20,6 @@ serve: install
 
 test: install-test
 	$(VENV)/bin/pytest -q
+
+test-slow: install-test
+	$(VENV)/bin/pytest -q -m slow
