@@ -24,6 +24,7 @@ from retrievd.runtime.tools import FILE_SEARCH
 MAX_QUOTES = 3
 MAX_PER_PASSAGE = 2
 MAX_QUOTE_CHARS = 400
+MIN_QUOTE_CHARS = 15
 NO_FILES = (
     "I can only answer from files made available to me through the file_search tool, "
     "and none are available here."
@@ -138,7 +139,7 @@ def _stem(word: str) -> str:
 
 def _sentences(passage: _Passage) -> list[_Sentence]:
     parts = [" ".join(p.split()) for p in _SENTENCE_END.split(passage.text)]
-    return [_Sentence(p, passage, i) for i, p in enumerate(parts) if len(p) >= 15 and _WORD.search(p)]
+    return [_Sentence(p, passage, i) for i, p in enumerate(parts) if _WORD.search(p)]
 
 
 def _quote(text: str) -> str:
@@ -175,16 +176,28 @@ def best_sentences(question: str, passages: list[_Passage]) -> list[_Sentence]:
     seen: set[str] = set()
     for i in scored:
         s = sentences[i]
-        if per_passage[s.passage.rank] >= MAX_PER_PASSAGE or s.text.lower() in seen:
-            continue
+        if len(s.text) < MIN_QUOTE_CHARS or per_passage[s.passage.rank] >= MAX_PER_PASSAGE or s.text.lower() in seen:
+            continue  # a fragment too short to stand alone is quoted only as an item of a list
         if chosen and score(i) < 0.34 * score(scored[0]):
             break
-        chosen.append(s)
+        chosen.append(_with_list(s, sentences[i + 1 :]))
         per_passage[s.passage.rank] += 1
         seen.add(s.text.lower())
         if len(chosen) == MAX_QUOTES:
             break
     return chosen
+
+
+def _with_list(sentence: _Sentence, following: list[_Sentence]) -> _Sentence:
+    """A sentence that introduces a list ("Important points:") is quoted with the list's items."""
+    if not sentence.text.endswith(":"):
+        return sentence
+    items = []
+    for s in following:
+        if s.passage is not sentence.passage or len(sentence.text) + sum(map(len, items)) > MAX_QUOTE_CHARS:
+            break
+        items.append(s.text.lstrip("-*• ").rstrip("."))
+    return _Sentence(f"{sentence.text} {'; '.join(items)}." if items else sentence.text, sentence.passage, sentence.position)
 
 
 def compose_answer(question: str, passages: list[_Passage] | None, errors: list[str]) -> str:
