@@ -4,12 +4,15 @@ The first API owns the Qdrant Edge shard (it applies every index job and serves 
 other API); the second reaches the index through it; the two `retrievd worker` processes parse,
 chunk and embed, leaving chunk rows for the owner. Fifty files arrive through both APIs at once,
 one worker is SIGKILLed in the middle of a job, and everything still ends exactly once.
+
+The compose files (which cannot run here) are checked against the settings.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -21,14 +24,16 @@ from pathlib import Path
 import httpx
 import openai
 import pytest
+import yaml
 from sqlalchemy import create_engine, func, select
 
+from retrievd.config import Settings
 from retrievd.index.owner import RemoteIndex
 from retrievd.store.models import Chunk, Job, VectorStore, VectorStoreFile
 from tests.conftest import ADMIN_KEY, SHARED, free_port, postgres_database
 
-pytestmark = pytest.mark.slow
-
+ROOT = Path(__file__).resolve().parents[1]
+COMPOSE = [ROOT / "docker-compose.yml", ROOT / "docker-compose.cluster.yml"]
 FILES = 50
 QUERIES = ["history of the Dewey Decimal Classification", "library catalog automation", "citation analysis of journals"]
 
@@ -75,6 +80,7 @@ def database_url() -> Iterator[str]:
         raise
 
 
+@pytest.mark.slow
 def test_two_apis_and_two_workers_ingest_50_files_once_through_a_worker_crash(
     assets_ready: None, database_url: str, tmp_path: Path
 ) -> None:
@@ -168,3 +174,31 @@ def test_two_apis_and_two_workers_ingest_50_files_once_through_a_worker_crash(
                 proc.wait(60)
             except subprocess.TimeoutExpired:
                 proc.kill()
+
+
+def _environment_names(compose: dict) -> set[str]:
+    services = compose["services"].values()  # YAML merge keys already applied
+    return {name for service in services for name in service.get("environment", {}) if name.startswith("RETRIEVD_")}
+
+
+def test_the_compose_files_set_only_real_settings() -> None:
+    settings = {f"RETRIEVD_{name.upper()}" for name in Settings.model_fields}
+    for path in COMPOSE:
+        names = _environment_names(yaml.safe_load(path.read_text()))
+        assert names and names <= settings, (path.name, names - settings)
+
+
+def test_the_compose_files_are_valid() -> None:
+    """`docker compose config` (or the older `docker-compose`), where a client is installed."""
+    if shutil.which("docker") and subprocess.run(["docker", "compose", "version"], capture_output=True).returncode == 0:
+        command = ["docker", "compose"]
+    elif shutil.which("docker-compose"):
+        command = ["docker-compose"]
+    else:
+        pytest.skip("no docker compose client")
+    files = [arg for path in COMPOSE for arg in ("-f", str(path))]
+    for chosen in (files[:2], files):  # the base alone, then with the cluster override
+        result = subprocess.run(
+            [*command, *chosen, "config", "-q"], cwd=ROOT, capture_output=True, text=True, env={**os.environ, "RETRIEVD_API_KEY": "sk-x"}
+        )
+        assert result.returncode == 0, result.stderr
