@@ -202,7 +202,6 @@ def test_a_streamed_run_follows_openai_event_order(client, librarian) -> None:  
         stream.until_done()
         run = stream.get_final_run()
         (message,) = stream.get_final_messages()
-        steps = stream.get_final_run_steps()
     assert run.status == "completed"
     assert collapse(recorder.events) == SEARCH_THEN_ANSWER
     assert recorder.text == message.content[0].text.value

@@ -97,10 +97,8 @@ def test_filters_and_hybrid_weights_reach_the_retriever(client, docs) -> None:  
 
 def test_a_streamed_response_follows_the_documented_event_order(client, docs) -> None:  # type: ignore[no-untyped-def]
     store, files = docs
-    events = []
     with client.responses.stream(model="gpt-4o", input=QUESTION, tools=[search_tool(store)]) as stream:
-        for event in stream:
-            events.append(event)
+        events = list(stream)
         final = stream.get_final_response()
     kinds = [e.type for e in events]
     folded = ["text" if k in ("response.output_text.delta", "response.output_text.annotation.added") else k for k in kinds]

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import delete, func, select
 
+from retrievd.retrieval.search import SearchOptions
 from retrievd.runtime import tokens
 from retrievd.runtime.citations import CitationStream, Source
 from retrievd.runtime.executor import MAX_CLAIMS, Emit
@@ -37,7 +38,6 @@ from retrievd.runtime.tools import (
     parse_queries,
 )
 from retrievd.runtime.turn import RetryPolicy, Stopped, ToolCall, TurnResult, run_turn
-from retrievd.retrieval.search import SearchOptions
 from retrievd.services.assistants import store_ids
 from retrievd.store.db import now
 from retrievd.store.models import Job, VectorStoreFile
@@ -486,7 +486,7 @@ class AssistantRunDriver:
             passages = file_search(self.core, snap.project_id, snap.file_search, parse_queries(arguments), turn)
         except ToolArgumentError as e:
             return [], error_for_model(str(e))
-        except Exception as e:  # an expired store, an index error: the model is told, the run goes on
+        except Exception as e:  # noqa: BLE001 (an expired store, an index error: the model is told, the run goes on)
             log.warning("file_search failed in run %s: %s", self.run_id, e)
             return [], error_for_model(f"The search failed: {describe_error(e)}")
         return [p.to_json() for p in passages], output_for_model(passages)

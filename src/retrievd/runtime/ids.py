@@ -12,28 +12,29 @@ import string
 import threading
 import time
 
-# In ASCII order, so the string order of the prefix is its numeric order.
-_ALPHABET = string.digits + string.ascii_uppercase + string.ascii_lowercase
-_TIME_CHARS = 10
+# Digits then lowercase letters: the same order in ASCII and in any database collation.
+_TIME_ALPHABET = string.digits + string.ascii_lowercase
+_RANDOM_ALPHABET = string.ascii_letters + string.digits
+_TIME_CHARS = 11  # base 36: microseconds until the year 6000
 _lock = threading.Lock()
 _last = 0
 
 
-def _base62(n: int, width: int) -> str:
+def _base36(n: int, width: int) -> str:
     out = []
     for _ in range(width):
-        n, r = divmod(n, 62)
-        out.append(_ALPHABET[r])
+        n, r = divmod(n, 36)
+        out.append(_TIME_ALPHABET[r])
     return "".join(reversed(out))
 
 
 def sortable_id(prefix: str) -> str:
-    """`prefix` + 10 characters of microseconds (strictly increasing in this process) + 14 random ones."""
+    """`prefix` + 11 characters of microseconds (strictly increasing in this process) + 13 random ones."""
     global _last
     with _lock:
         _last = max(time.time_ns() // 1000, _last + 1)
         stamp = _last
-    return prefix + _base62(stamp, _TIME_CHARS) + "".join(secrets.choice(_ALPHABET) for _ in range(14))
+    return prefix + _base36(stamp, _TIME_CHARS) + "".join(secrets.choice(_RANDOM_ALPHABET) for _ in range(13))
 
 
 def order_key(object_id: str) -> str:

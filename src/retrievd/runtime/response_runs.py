@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import select
 
+from retrievd.retrieval.search import SearchOptions
 from retrievd.runtime import tokens
 from retrievd.runtime.citations import CitationStream, Source
 from retrievd.runtime.executor import MAX_CLAIMS, Emit
@@ -32,7 +33,6 @@ from retrievd.runtime.tools import (
     parse_queries,
 )
 from retrievd.runtime.turn import RetryPolicy, Stopped, ToolCall, run_turn
-from retrievd.retrieval.search import SearchOptions
 from retrievd.store.db import now
 from retrievd.store.models import Job
 from retrievd.store.runtime_models import StoredResponse
@@ -470,7 +470,7 @@ class ResponseDriver:
                 raise ToolArgumentError("file_search is not enabled for this response.")
             item["queries"] = parse_queries(arguments)
             passages = file_search(self.core, self.row.project_id, config, item["queries"], turn)
-        except Exception as e:  # the model hears about it through the failed call, and goes on
+        except Exception as e:  # noqa: BLE001 (the model hears of it through the failed call, and goes on)
             log.warning("file_search failed in response %s: %s", self.row.id, e)
             item["status"], item["results"] = "failed", []
             item["error"] = describe_error(e)

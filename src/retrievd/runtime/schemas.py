@@ -7,7 +7,7 @@ Unions that the API only echoes back (message content, output items) stay plain 
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal, Union
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, Field, field_validator, model_validator
 
@@ -69,7 +69,7 @@ class CodeInterpreterTool(Strict):
     type: Literal["code_interpreter"]
 
 
-AssistantTool = Annotated[Union[FunctionTool, FileSearchTool, CodeInterpreterTool], Field(discriminator="type")]
+AssistantTool = Annotated[FunctionTool | FileSearchTool | CodeInterpreterTool, Field(discriminator="type")]
 
 
 class VectorStoreHelper(_WithMetadata):
@@ -100,7 +100,7 @@ class ToolResources(Strict):
     file_search: FileSearchResources | None = None
 
 
-ResponseFormat = Union[Literal["auto"], Json]
+ResponseFormat = Literal["auto"] | Json
 
 
 class NamedFunction(Strict):
@@ -118,7 +118,7 @@ class NamedToolChoice(Strict):
         return self
 
 
-ToolChoice = Union[Literal["none", "auto", "required"], NamedToolChoice]
+ToolChoice = Literal["none", "auto", "required"] | NamedToolChoice
 
 
 # --- assistants -----------------------------------------------------------------------------------
@@ -180,7 +180,7 @@ class ImageUrlPart(Strict):
     image_url: Json
 
 
-ContentPart = Annotated[Union[TextPart, ImageFilePart, ImageUrlPart], Field(discriminator="type")]
+ContentPart = Annotated[TextPart | ImageFilePart | ImageUrlPart, Field(discriminator="type")]
 
 
 class AttachmentTool(Strict):
@@ -194,7 +194,7 @@ class Attachment(Strict):
 
 class CreateMessageRequest(_WithMetadata):
     role: Literal["user", "assistant"]
-    content: Union[str, Annotated[list[ContentPart], Field(min_length=1)]]
+    content: str | Annotated[list[ContentPart], Field(min_length=1)]
     attachments: list[Attachment] | None = None
     metadata: Metadata | None = None
 
@@ -349,7 +349,7 @@ class ResponsesFileSearchTool(Strict):
     vector_store_ids: list[str]
     max_num_results: int | None = Field(None, ge=1, le=50)
     ranking_options: ResponsesRankingOptions | None = None
-    filters: Union[ComparisonFilter, CompoundFilter] | None = None
+    filters: ComparisonFilter | CompoundFilter | None = None
 
 
 class ResponsesFunctionTool(Loose):
@@ -362,16 +362,16 @@ class ResponsesFunctionTool(Loose):
 
 class CreateResponseRequest(Loose):
     model: str | None = None
-    input: Union[str, list[Json]] | None = None
+    input: str | list[Json] | None = None
     instructions: str | None = None
     tools: list[Json] | None = None
-    tool_choice: Union[str, Json] | None = None
+    tool_choice: str | Json | None = None
     include: list[str] | None = None
     stream: bool | None = None
     store: bool | None = None
     background: bool | None = None
     previous_response_id: str | None = None
-    conversation: Union[str, Json] | None = None
+    conversation: str | Json | None = None
     max_output_tokens: int | None = Field(None, ge=16)
     max_tool_calls: int | None = Field(None, ge=1)
     parallel_tool_calls: bool | None = None

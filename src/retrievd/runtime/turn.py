@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from typing import Protocol
 
 from retrievd.runtime import tokens
+from retrievd.runtime.ids import sortable_id
 from retrievd.runtime.providers.base import (
     ChatRequest,
     Finish,
@@ -23,7 +24,6 @@ from retrievd.runtime.providers.base import (
     UpstreamError,
     Usage,
 )
-from retrievd.runtime.ids import sortable_id
 
 log = logging.getLogger("retrievd.runtime")
 
@@ -40,7 +40,7 @@ class TurnResult:
     text: str = ""
     tool_calls: list[ToolCall] = field(default_factory=list)
     finish_reason: str = "stop"
-    usage: Usage = Usage(0, 0)
+    usage: Usage = field(default_factory=lambda: Usage(0, 0))
 
 
 class TurnListener(Protocol):

@@ -55,22 +55,30 @@ class RunService:
     def create(
         self, project_id: str, thread_id: str, req: schemas.CreateRunRequest, *, include: tuple[str, ...] = ()
     ) -> schemas.RunObject | Iterator[Event]:
+        tools = self._validate(project_id, req)
         with self.core.db.session() as s:
             thread_row(s, project_id, thread_id)
             self._check_idle(s, thread_id)
         messages = MessageService(self.core)
         for message in req.additional_messages or ():
             messages.create(project_id, thread_id, message)
-        return self._start(project_id, thread_id, req, None, include=include, additional=req.additional_instructions)
+        return self._start(
+            project_id, thread_id, req, tools, None, include=include, additional=req.additional_instructions
+        )
 
     def create_thread_and_run(
         self, project_id: str, req: schemas.CreateThreadAndRunRequest, *, include: tuple[str, ...] = ()
     ) -> schemas.RunObject | Iterator[Event]:
+        tools = self._validate(project_id, req)
+        resources = resolve_tool_resources(self.core, project_id, req.tool_resources)
+        thread = ThreadService(self.core).create(project_id, req.thread or schemas.CreateThreadRequest())
+        return self._start(project_id, thread.id, req, tools, resources, include=include, announce_thread=True)
+
+    def _validate(self, project_id: str, req: schemas.CreateRunRequest | schemas.CreateThreadAndRunRequest) -> list | None:
+        """What can be checked before anything is written: the assistant exists, the tools are supported."""
         with self.core.db.session() as s:
             AssistantService.row(s, project_id, req.assistant_id)
-        thread = ThreadService(self.core).create(project_id, req.thread or schemas.CreateThreadRequest())
-        resources = resolve_tool_resources(self.core, project_id, req.tool_resources)
-        return self._start(project_id, thread.id, req, resources, include=include, announce_thread=True)
+        return tools_json(req.tools) if req.tools is not None else None
 
     def _check_idle(self, s: Session, thread_id: str) -> None:
         run = active_run(s, thread_id)
@@ -82,6 +90,7 @@ class RunService:
         project_id: str,
         thread_id: str,
         req: schemas.CreateRunRequest | schemas.CreateThreadAndRunRequest,
+        tools: list | None,
         tool_resources: dict[str, Any] | None,
         *,
         include: tuple[str, ...],
@@ -89,7 +98,6 @@ class RunService:
         announce_thread: bool = False,
     ) -> schemas.RunObject | Iterator[Event]:
         fields = req.model_fields_set
-        tools = tools_json(req.tools) if req.tools is not None else None
         streaming = bool(req.stream)
         with self.core.db.session() as s:
             assistant = AssistantService.row(s, project_id, req.assistant_id)
@@ -209,7 +217,7 @@ class RunService:
             pending = {c["id"] for c in step.tool_calls if c["output"] is None}
             unknown = set(outputs) - pending
             if unknown:
-                raise invalid(f"No pending tool call with id '{sorted(unknown)[0]}'.", param="tool_outputs")
+                raise invalid(f"No pending tool call with id '{min(unknown)}'.", param="tool_outputs")
             if pending - set(outputs):
                 raise invalid(
                     f"Expected tool outputs for call ids {sorted(pending)}; missing {sorted(pending - set(outputs))}.",

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from typing import Any, Protocol, Union
+from typing import Any, Protocol
 
 Json = dict[str, Any]
 
@@ -54,7 +54,7 @@ class Finish:
     usage: Usage | None = None
 
 
-ChatDelta = Union[TextDelta, ToolCallDelta, Finish]
+ChatDelta = TextDelta | ToolCallDelta | Finish
 
 
 class UpstreamError(Exception):
