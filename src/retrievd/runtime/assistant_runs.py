@@ -122,6 +122,7 @@ class _StepWriter:
         self.message_step: RunStep | None = None
         self.tool_step: RunStep | None = None
         self.citations = CitationStream(sources, keep_markers=True)
+        self.messages_done = 0
         self._announced: set[int] = set()
 
     # --- text -------------------------------------------------------------------------------
@@ -136,6 +137,7 @@ class _StepWriter:
     def start_message(self) -> None:
         d = self.driver
         t = now()
+        self.citations = CitationStream(self.sources, keep_markers=True)
         with d.core.db.session() as s:
             run = d.run_row(s)
             self.message = Message(
@@ -311,13 +313,13 @@ class AssistantRunDriver:
                 run = self.run_row(s)
                 if run.status == "requires_action":
                     return
-            calls_made = len({st.id for st in steps})
             limits = _Limits(
                 prompt_used=sum((st.usage or {}).get("prompt_tokens", 0) for st in steps),
                 completion_used=sum((st.usage or {}).get("completion_tokens", 0) for st in steps),
             )
-            last_call = calls_made + 1 >= self.settings.run_max_model_calls
-            request = self._request(snapshot, model, steps, limits, first=calls_made == 0, last=last_call)
+            # Each model call makes at least one step; the last call allowed must answer in text.
+            last_call = len(steps) + 1 >= self.settings.run_max_model_calls
+            request = self._request(snapshot, model, steps, limits, first=not steps, last=last_call)
             if request is None:
                 return
             writer = _StepWriter(self, _sources(steps))
@@ -332,7 +334,7 @@ class AssistantRunDriver:
                 if not self._tool_calls(snapshot, writer, result, _next_turn(steps)):
                     return  # waiting for function outputs
                 continue
-            self._answer(snapshot, writer, result)
+            self._answer(writer, result)
             return
 
     # --- one model call -----------------------------------------------------------------------
@@ -423,6 +425,8 @@ class AssistantRunDriver:
     def _tool_calls(self, snap: _RunSnapshot, writer: _StepWriter, result: TurnResult, turn: int) -> bool:
         """Record the calls, answer file_search ones here; False if the run now waits for function outputs."""
         assert writer.tool_step is not None  # created by the first tool call delta
+        if writer.message is not None:
+            self.complete_message(writer)  # text that came after the calls
         calls = []
         for call in result.tool_calls:
             kind = "function" if call.name in snap.function_names else "file_search" if call.name == FILE_SEARCH else "unknown"
@@ -491,11 +495,14 @@ class AssistantRunDriver:
             return [], error_for_model(f"The search failed: {describe_error(e)}")
         return [p.to_json() for p in passages], output_for_model(passages)
 
-    def _answer(self, snap: _RunSnapshot, writer: _StepWriter, result: TurnResult) -> None:
-        if writer.message is None:
+    def _answer(self, writer: _StepWriter, result: TurnResult) -> None:
+        if writer.tool_step is not None:
+            self._cancel_step(writer.tool_step.id)  # calls made when none were allowed any more
+        if writer.message is None and not writer.messages_done:
             writer.start_message()  # an empty answer is still a message
         incomplete = result.finish_reason == "length"
-        self.complete_message(writer, usage=result.usage, incomplete=incomplete)
+        if writer.message is not None:
+            self.complete_message(writer, usage=result.usage, incomplete=incomplete)
         if incomplete:
             self._end_incomplete("max_completion_tokens")
             return
@@ -528,6 +535,15 @@ class AssistantRunDriver:
         self.emit(f"thread.message.{message.status}", message_object(message))
         self._emit_step(step)
         writer.message = writer.message_step = None
+        writer.messages_done += 1
+
+    def _cancel_step(self, step_id: str) -> None:
+        with self.core.db.session() as s:
+            step = s.get(RunStep, step_id)
+            if step is None:
+                raise _Gone
+            step.status, step.cancelled_at = "cancelled", now()
+        self._emit_step(step)
 
     # --- resuming, waiting, cancelling --------------------------------------------------------
 
