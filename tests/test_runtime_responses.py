@@ -104,6 +104,9 @@ def test_a_streamed_response_follows_the_documented_event_order(client, docs) ->
     folded = ["text" if k in ("response.output_text.delta", "response.output_text.annotation.added") else k for k in kinds]
     assert [k for i, k in enumerate(folded) if i == 0 or k != folded[i - 1]] == SEARCH_THEN_ANSWER
     assert [e.sequence_number for e in events] == list(range(len(events)))
+    started = [e.item for e in events if e.type == "response.output_item.added"]
+    assert [(i.type, i.status) for i in started] == [("file_search_call", "in_progress"), ("message", "in_progress")]
+    assert started[1].content == []  # each event shows the item as it was then
     assert "".join(e.delta for e in events if e.type == "response.output_text.delta") == final.output_text
     added = [e.annotation for e in events if e.type == "response.output_text.annotation.added"]
     assert added and [a.file_id for a in added] == [a.file_id for a in final.output[1].content[0].annotations]

@@ -12,6 +12,7 @@ The runtime's pool claims only its own kinds, so runs never wait behind ingestio
 
 from __future__ import annotations
 
+import copy
 import logging
 import queue
 import threading
@@ -20,6 +21,8 @@ import weakref
 from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import asynccontextmanager
 from typing import TYPE_CHECKING, Any
+
+from pydantic import BaseModel
 
 from retrievd.jobs.queue import process_name
 from retrievd.jobs.worker import Handler, WorkerPool
@@ -105,7 +108,7 @@ class RuntimeExecutor:
             beater = threading.Thread(target=beat, daemon=True)
             beater.start()
             try:
-                drive(lambda name, data: events.put((name, data)))
+                drive(lambda name, data: events.put((name, _snapshot(data))))
             except Exception:
                 log.exception("streamed job %s failed", job_id)
             finally:
@@ -117,6 +120,11 @@ class RuntimeExecutor:
         threading.Thread(target=target, name=f"runtime-stream-{job_id}", daemon=True).start()
         while (event := events.get()) is not None:
             yield event
+
+
+def _snapshot(data: Any) -> Any:
+    """An event's payload as it is now: the loop goes on changing the objects it reported."""
+    return data.model_dump(mode="json") if isinstance(data, BaseModel) else copy.deepcopy(data)
 
 
 _executors: weakref.WeakKeyDictionary[Core, RuntimeExecutor] = weakref.WeakKeyDictionary()

@@ -289,9 +289,9 @@ class ResponseDriver:
                 raise _Gone
             if current.status == "cancelled" and self.row.status != "cancelled":
                 raise _Cancelled
-            for name in ("status", "output", "usage", "error", "incomplete_details", "completed_at"):
+            for name in ("status", "usage", "error", "incomplete_details", "completed_at"):
                 setattr(current, name, getattr(self.row, name))
-            current.output = [dict(i) for i in self.row.output]
+            current.output = [dict(i) for i in self.row.output]  # a new list, so the JSON column is written
 
     def _cancel_requested(self) -> bool:
         if not self.stored:
