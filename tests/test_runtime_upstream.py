@@ -393,3 +393,41 @@ def test_a_response_function_call_is_answered_in_the_next_response(client, scrip
     sent = script.requests[1]["messages"]
     assert [m["role"] for m in sent] == ["user", "assistant", "tool"]
     assert sent[1]["tool_calls"][0]["id"] == call.call_id and sent[2]["content"] == "sunny"
+
+
+def test_run_options_override_the_assistant(client, weather_assistant, script) -> None:  # type: ignore[no-untyped-def]
+    thread = client.beta.threads.create(messages=[{"role": "user", "content": "First."}])
+    script.push(Reply(text="Bonjour."))
+    run = client.beta.threads.runs.create_and_poll(
+        thread_id=thread.id,
+        assistant_id=weather_assistant.id,
+        additional_instructions="Answer in French.",
+        additional_messages=[{"role": "user", "content": "Second."}],
+        tools=[],
+        temperature=0.2,
+        poll_interval_ms=50,
+    )
+    assert run.status == "completed" and run.tools == [] and run.temperature == 0.2
+    sent = script.requests[0]
+    assert sent["messages"][0] == {"role": "system", "content": "You report the weather.\n\nAnswer in French."}
+    assert [m["content"] for m in sent["messages"][1:]] == ["First.", "Second."]
+    assert "tools" not in sent and sent["temperature"] == 0.2
+
+
+def test_a_background_response_can_be_cancelled(client, script) -> None:  # type: ignore[no-untyped-def]
+    script.push(Reply(text="slow " * 2000, chunk_chars=5, delay_s=0.005))
+    response = client.responses.create(model="gpt-4o", input="Go slowly.", background=True)
+    deadline = time.time() + 30
+    while not script.requests and time.time() < deadline:
+        time.sleep(0.05)
+    assert client.responses.cancel(response.id).status == "cancelled"
+    time.sleep(0.5)  # the loop notices between deltas and stops; the status stays cancelled
+    assert client.responses.retrieve(response.id).status == "cancelled"
+
+
+def test_max_output_tokens_ends_a_response_incomplete(client, script) -> None:  # type: ignore[no-untyped-def]
+    script.push(Reply(text="A partial ans", finish_reason="length"))
+    response = client.responses.create(model="gpt-4o", input="Explain everything.", max_output_tokens=64)
+    assert response.status == "incomplete" and response.incomplete_details.reason == "max_output_tokens"
+    assert script.requests[0]["max_tokens"] == 64
+    assert response.output[0].status == "incomplete" and response.output_text == "A partial ans"
