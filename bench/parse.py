@@ -30,7 +30,13 @@ from retrievd.ingest import parse
 from retrievd.ingest.types import FileRejected
 
 DOCS = Path(__file__).resolve().parents[2] / "shared" / "docs"
-SMALL = ["fake.docx", "fake-email.eml", "simple-table.md", "book-war-and-peace-1p.txt", "fake-power-point.pptx"]
+SMALL = [
+    "fake.docx",
+    "fake-email.eml",
+    "simple-table.md",
+    "book-war-and-peace-1p.txt",
+    "fake-power-point.pptx",
+]
 
 
 def in_process(path: Path, filename: str) -> list:
@@ -41,7 +47,9 @@ def in_process(path: Path, filename: str) -> list:
 
 def documents(args: argparse.Namespace, console: Console) -> None:
     encoding = tiktoken_encoding("cl100k_base")
-    table = Table("file", "outcome", "elements", "pages", "tokens", "wall s", "cpu s", "pages/s", "tokens/s (cpu)")
+    table = Table(
+        "file", "outcome", "elements", "pages", "tokens", "wall s", "cpu s", "pages/s", "tokens/s (cpu)"
+    )
     parse.parse_file(DOCS / "fake.docx", "fake.docx")  # start the forkserver outside the timings
     for path in sorted(args.docs.iterdir()):
         if args.only and path.name not in args.only:
@@ -51,7 +59,9 @@ def documents(args: argparse.Namespace, console: Console) -> None:
             elements = parse.parse_file(path, path.name)
         except FileRejected as rejected:
             wall = time.perf_counter() - started
-            table.add_row(path.name, f"{rejected.code}: {rejected.message[:40]}", "", "", "", f"{wall:.2f}", "", "", "")
+            table.add_row(
+                path.name, f"{rejected.code}: {rejected.message[:40]}", "", "", "", f"{wall:.2f}", "", "", ""
+            )
             continue
         wall = time.perf_counter() - started
         cpu_started = time.process_time()
@@ -92,12 +102,16 @@ def overhead(console: Console) -> None:
     program = "import sys; from pathlib import Path; from retrievd.ingest.parse import parse_file; parse_file(Path(sys.argv[1]), sys.argv[2])"
     for name in SMALL:
         path = DOCS / name
+        runs = {
+            "in-process": lambda path=path, name=name: in_process(path, name),
+            "child": lambda path=path, name=name: parse.parse_file(path, name),
+            "pool": lambda path=path, name=name: pool.submit(_pool_parse, str(path), name).result(),
+        }
+        fresh = [sys.executable, "-c", program, str(path), name]
         table.add_row(
             name,
-            f"{_median_ms(lambda: in_process(path, name), 10):.0f}",
-            f"{_median_ms(lambda: parse.parse_file(path, name), 10):.0f}",
-            f"{_median_ms(lambda: pool.submit(_pool_parse, str(path), name).result(), 10):.0f}",
-            f"{_median_ms(lambda: subprocess.run([sys.executable, '-c', program, str(path), name], check=True), 1):.0f}",
+            *(f"{_median_ms(run, 10):.0f}" for run in runs.values()),
+            f"{_median_ms(lambda fresh=fresh: subprocess.run(fresh, check=True), 1):.0f}",
         )
     pool.shutdown()
     console.print(table)
@@ -116,7 +130,11 @@ def _stock(path: str) -> None:
         elements = partition_pdf(path, strategy="fast", languages=["eng"])
     else:
         elements = partition_docx(path, languages=["eng"])
-    result = {"wall": time.perf_counter() - started, "cpu": time.process_time() - cpu, "elements": len(elements)}
+    result = {
+        "wall": time.perf_counter() - started,
+        "cpu": time.process_time() - cpu,
+        "elements": len(elements),
+    }
     print(json.dumps(result | {"chars": sum(len(e.text) for e in elements)}))
 
 
@@ -125,13 +143,23 @@ def stock(args: argparse.Namespace, console: Console) -> None:
     table = Table("file", "stock cpu s", "stock elements", "ours cpu s", "ours elements", "speed-up")
     for name in names:
         done = subprocess.run(
-            [sys.executable, __file__, "--_stock", str(args.docs / name)], capture_output=True, text=True, check=True
+            [sys.executable, __file__, "--_stock", str(args.docs / name)],
+            capture_output=True,
+            text=True,
+            check=True,
         )
         base = json.loads(done.stdout.strip().splitlines()[-1])
         cpu_started = time.process_time()
         ours = in_process(args.docs / name, name)
         cpu = time.process_time() - cpu_started
-        table.add_row(name, f"{base['cpu']:.1f}", str(base["elements"]), f"{cpu:.1f}", str(len(ours)), f"{base['cpu'] / cpu:.1f}x")
+        table.add_row(
+            name,
+            f"{base['cpu']:.1f}",
+            str(base["elements"]),
+            f"{cpu:.1f}",
+            str(len(ours)),
+            f"{base['cpu'] / cpu:.1f}x",
+        )
     console.print(table)
 
 

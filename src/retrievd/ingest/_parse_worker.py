@@ -21,64 +21,65 @@ os.environ.update(
     MKL_NUM_THREADS="1",
 )
 
-import gc  # noqa: E402
-import importlib  # noqa: E402
-import logging  # noqa: E402
-import re  # noqa: E402
-import resource  # noqa: E402
-import socket  # noqa: E402
-import sys  # noqa: E402
-import warnings  # noqa: E402
-import zipfile  # noqa: E402
-from collections.abc import Callable, Iterable, Iterator  # noqa: E402
-from multiprocessing import spawn  # noqa: E402
-from multiprocessing.connection import Connection  # noqa: E402
-from pathlib import Path  # noqa: E402
-from typing import Any  # noqa: E402
+import gc
+import importlib
+import logging
+import re
+import resource
+import socket
+import sys
+import warnings
+import zipfile
+from collections.abc import Callable, Iterable, Iterator
+from multiprocessing import spawn
+from multiprocessing.connection import Connection
+from pathlib import Path
+from typing import Any
 
-import docx  # noqa: E402
-import olefile  # noqa: E402
-from docx.opc.exceptions import PackageNotFoundError as DocxPackageNotFoundError  # noqa: E402
-from docx.oxml.ns import qn  # noqa: E402
-from docx.text.paragraph import Paragraph  # noqa: E402
-import spacy  # noqa: E402
-import unstructured.nlp.tokenize as unstructured_nlp  # noqa: E402
-from pdfminer.pdfdocument import PDFEncryptionError, PDFPasswordIncorrect  # noqa: E402
-from lxml.etree import XMLSyntaxError  # noqa: E402
-from pdfminer.psexceptions import PSException  # noqa: E402
-from pptx.exc import PackageNotFoundError as PptxPackageNotFoundError  # noqa: E402
-from unstructured.cleaners.core import clean_extra_whitespace_with_index_run  # noqa: E402
-from unstructured.documents.elements import Element as UElement  # noqa: E402
-from unstructured.errors import UnprocessableEntityError  # noqa: E402
-from unstructured.file_utils.filetype import detect_filetype  # noqa: E402
-from unstructured.file_utils.model import FileType  # noqa: E402
-from unstructured.partition import pdf as unstructured_pdf  # noqa: E402
-from unstructured.partition.csv import partition_csv  # noqa: E402
-from unstructured.partition.docx import partition_docx  # noqa: E402
-from unstructured.partition.email import partition_email  # noqa: E402
-from unstructured.partition.epub import partition_epub  # noqa: E402
-from unstructured.partition.html import partition_html  # noqa: E402
-from unstructured.partition.json import partition_json  # noqa: E402
-from unstructured.partition.md import partition_md  # noqa: E402
-from unstructured.partition.odt import partition_odt  # noqa: E402
-from unstructured.partition.pdf_image.pdfminer_utils import (  # noqa: E402
+import docx
+import olefile
+import spacy
+import unstructured.nlp.tokenize as unstructured_nlp
+from docx.opc.exceptions import PackageNotFoundError as DocxPackageNotFoundError
+from docx.oxml.ns import qn
+from docx.text.paragraph import Paragraph
+from lxml.etree import XMLSyntaxError
+from pdfminer.pdfdocument import PDFEncryptionError, PDFPasswordIncorrect
+from pdfminer.psexceptions import PSException
+from pptx.exc import PackageNotFoundError as PptxPackageNotFoundError
+from unstructured.cleaners.core import clean_extra_whitespace_with_index_run
+from unstructured.documents.elements import Element as UElement
+from unstructured.documents.elements import Title
+from unstructured.errors import UnprocessableEntityError
+from unstructured.file_utils.filetype import detect_filetype
+from unstructured.file_utils.model import FileType
+from unstructured.partition import pdf as unstructured_pdf
+from unstructured.partition.csv import partition_csv
+from unstructured.partition.docx import partition_docx
+from unstructured.partition.email import partition_email
+from unstructured.partition.epub import partition_epub
+from unstructured.partition.html import partition_html
+from unstructured.partition.json import partition_json
+from unstructured.partition.md import partition_md
+from unstructured.partition.odt import partition_odt
+from unstructured.partition.pdf_image.pdfminer_utils import (
     PDFMinerConfig,
     get_text_with_deduplication,
     open_pdfminer_pages_generator,
 )
-from unstructured.partition.pptx import partition_pptx  # noqa: E402
-from unstructured.partition.rtf import partition_rtf  # noqa: E402
-from unstructured.partition.text import partition_text  # noqa: E402
-from unstructured.partition.tsv import partition_tsv  # noqa: E402
-from unstructured.partition.utils.config import env_config  # noqa: E402
-from unstructured.partition.utils.constants import SORT_MODE_BASIC, SORT_MODE_XY_CUT  # noqa: E402
-from unstructured.partition.utils.sorting import sort_page_elements  # noqa: E402
-from unstructured.partition.xlsx import partition_xlsx  # noqa: E402
-from unstructured.partition.xml import partition_xml  # noqa: E402
+from unstructured.partition.pptx import partition_pptx
+from unstructured.partition.rtf import partition_rtf
+from unstructured.partition.text import partition_text
+from unstructured.partition.tsv import partition_tsv
+from unstructured.partition.utils.config import env_config
+from unstructured.partition.utils.constants import SORT_MODE_BASIC, SORT_MODE_XY_CUT
+from unstructured.partition.utils.sorting import sort_page_elements
+from unstructured.partition.xlsx import partition_xlsx
+from unstructured.partition.xml import partition_xml
 
-from retrievd.assets import missing_message  # noqa: E402
-from retrievd.ingest.parse import MAIN_PATH_ENV, SUPPORTED_EXTENSIONS  # noqa: E402
-from retrievd.ingest.types import Element, FileRejected  # noqa: E402
+from retrievd.assets import missing_message
+from retrievd.ingest.parse import MAIN_PATH_ENV, SUPPORTED_EXTENSIONS
+from retrievd.ingest.types import Element, FileRejected
 
 logging.getLogger("unstructured").setLevel(logging.ERROR)
 logging.getLogger("pdfminer").setLevel(logging.ERROR)
@@ -116,7 +117,8 @@ def _load_nlp() -> spacy.language.Language | None:
 
 
 _NLP = _load_nlp()
-_PRETAGGED: dict[str, Any] = {}  # text -> spaCy Doc, for the PDF page being classified
+_PRETAGGED: dict[str, Any] = {}  # text -> spaCy Doc, for the PDF page or DOCX being classified
+_PRETAG_MAX = 5_000  # Docs (~30 KB each); a longer DOCX's remaining paragraphs are tagged one by one
 _unstructured_process = unstructured_nlp._process
 
 
@@ -144,7 +146,7 @@ def _pretag(texts: Iterable[str]) -> None:
     """Tag in one batch the strings unstructured is about to classify (it lowercases all-caps ones)."""
     nlp = _nlp()
     variants = (v for t in texts for v in ((t, t.lower()) if t.isupper() else (t,)))
-    texts = list(dict.fromkeys(v for v in variants if v.strip() and len(v) <= nlp.max_length))
+    texts = list(dict.fromkeys(v for v in variants if v.strip() and len(v) <= nlp.max_length))[:_PRETAG_MAX]
     _PRETAGGED.clear()
     _PRETAGGED.update(zip(texts, nlp.pipe(texts, batch_size=64)))
 
@@ -170,11 +172,29 @@ def _confine(memory_mb: int) -> None:
 
 # -- Formats ------------------------------------------------------------------------------------
 
+
+def _partition_docx(path: str) -> list[UElement]:
+    document = docx.Document(path)  # every paragraph, those in tables and content controls too
+    _pretag(Paragraph(p, document).text.strip() for p in document.element.body.iter(qn("w:p")))
+    return partition_docx(path, include_page_breaks=False, strategy="fast", languages=["eng"])
+
+
+def _partition_email(path: str) -> list[UElement]:
+    """The subject (as a Title, so it is the body's section) and the body. Attachments are not
+    parsed: unstructured would route them through `partition()` with its default PDF strategy
+    (hi_res, a model download) and no per-attachment limits."""
+    elements = partition_email(path, process_attachments=False, languages=["eng"])
+    subject = elements[0].metadata.subject if elements else None
+    return [Title(subject), *elements] if subject and subject.strip() else elements
+
+
 # languages=["eng"]: element metadata only (unused here); leaving it out runs langdetect on every
 # document, 0.8 s of profile loading per child on its own.
 _PARTITIONERS: dict[FileType, Callable[[str], list[UElement]]] = {
-    FileType.DOCX: lambda p: _partition_docx(p),
-    FileType.PPTX: lambda p: partition_pptx(p, include_page_breaks=False, include_slide_notes=True, languages=["eng"]),
+    FileType.DOCX: _partition_docx,
+    FileType.PPTX: lambda p: partition_pptx(
+        p, include_page_breaks=False, include_slide_notes=True, languages=["eng"]
+    ),
     FileType.XLSX: lambda p: partition_xlsx(p, languages=["eng"]),
     FileType.HTML: lambda p: partition_html(p, languages=["eng"]),
     FileType.MD: lambda p: partition_md(p, languages=["eng"]),
@@ -182,9 +202,7 @@ _PARTITIONERS: dict[FileType, Callable[[str], list[UElement]]] = {
     FileType.CSV: lambda p: partition_csv(p, languages=["eng"]),
     FileType.TSV: lambda p: partition_tsv(p, languages=["eng"]),
     FileType.JSON: lambda p: partition_json(p, languages=["eng"]),
-    # Attachments are not parsed: unstructured would route them through `partition()` with its
-    # default PDF strategy (hi_res, a model download) and no per-attachment limits.
-    FileType.EML: lambda p: partition_email(p, process_attachments=False, languages=["eng"]),
+    FileType.EML: _partition_email,
     FileType.ODT: lambda p: partition_odt(p, languages=["eng"]),
     FileType.RTF: lambda p: partition_rtf(p, languages=["eng"]),
     FileType.EPUB: lambda p: partition_epub(p, languages=["eng"]),
@@ -192,11 +210,6 @@ _PARTITIONERS: dict[FileType, Callable[[str], list[UElement]]] = {
 }
 SUPPORTED = {FileType.PDF, *_PARTITIONERS}
 
-
-def _partition_docx(path: str) -> list[UElement]:
-    document = docx.Document(path)  # every paragraph, those in tables and content controls too
-    _pretag(Paragraph(p, document).text.strip() for p in document.element.body.iter(qn("w:p")))
-    return partition_docx(path, include_page_breaks=False, strategy="fast", languages=["eng"])
 _IMAGES = {FileType.BMP, FileType.HEIC, FileType.JPG, FileType.PNG, FileType.TIFF, FileType.WEBP}
 _LEGACY_OFFICE = {FileType.DOC: ".docx", FileType.PPT: ".pptx", FileType.XLS: ".xlsx"}
 
@@ -206,7 +219,9 @@ def _detect(path: str, filename: str) -> FileType:
     if os.path.getsize(path) == 0:
         raise FileRejected("invalid_file", "The file is empty.")
     if _is_encrypted_office_file(path):
-        raise FileRejected("invalid_file", "The file is password-protected; remove the password and upload it again.")
+        raise FileRejected(
+            "invalid_file", "The file is password-protected; remove the password and upload it again."
+        )
     with open(path, "rb") as f:
         file_type = detect_filetype(file=f, metadata_file_path=filename)
     if file_type in SUPPORTED:
@@ -227,7 +242,9 @@ def _detect(path: str, filename: str) -> FileType:
         )
     extension = Path(filename).suffix.lower()
     if file_type != FileType.UNK and FileType.from_extension(extension) in SUPPORTED:
-        problem = f"The file is named '{extension}' but its content is {file_type.name}, which is not supported"
+        problem = (
+            f"The file is named '{extension}' but its content is {file_type.name}, which is not supported"
+        )
     else:
         problem = f"'{extension or 'extension-less'}' files are not supported"
     raise FileRejected("unsupported_file", f"{problem}; supported types are {SUPPORTED_EXTENSIONS}.")
@@ -287,7 +304,7 @@ def _pdf_page_texts(layout: Iterable[Any]) -> list[str]:
 
 _NOISE = {"PageBreak", "PageNumber", "Image"}
 _RUNNING = {"Header", "Footer"}
-_ROMAN = r"m{0,3}(cm|cd|d?c{0,3})(xc|xl|l?x{0,3})(ix|iv|v?i{0,3})"
+_ROMAN = r"(?=[mdclxvi])m{0,3}(cm|cd|d?c{0,3})(xc|xl|l?x{0,3})(ix|iv|v?i{0,3})"
 _PAGE_NUMBER = re.compile(rf"(page\s*)?(\d+|{_ROMAN})(\s*(of|/)\s*\d+)?", re.IGNORECASE)
 _DIGITS = re.compile(r"\d+")
 
@@ -313,7 +330,9 @@ class _Assembler:
                 continue
             if el.category == "Title":
                 self.section = text
-            out.append(Element(text=text, category=el.category, page=el.metadata.page_number, section=self.section))
+            out.append(
+                Element(text=text, category=el.category, page=el.metadata.page_number, section=self.section)
+            )
         return out
 
     def _is_boilerplate(self, category: str, text: str) -> bool:
@@ -325,11 +344,6 @@ class _Assembler:
         seen = key in self.running_seen
         self.running_seen.add(key)
         return seen
-
-
-def _email_subject(elements: list[UElement]) -> list[Element]:
-    subject = elements[0].metadata.subject if elements else None
-    return [Element(text=subject.strip(), category="Title", section=subject.strip())] if subject and subject.strip() else []
 
 
 def _parse(path: str, filename: str, memory_mb: int) -> Iterator[list[Element]]:
@@ -358,14 +372,7 @@ def _partition(path: str, file_type: FileType) -> Iterator[list[Element]]:
                 "recognised (no OCR).",
             )
         return
-    raw = _PARTITIONERS[file_type](path)
-    if file_type == FileType.EML:
-        subject = _email_subject(raw)
-        if subject:
-            assembler.section = subject[0].text
-        batch = subject + assembler.add(raw)
-    else:
-        batch = assembler.add(raw)
+    batch = assembler.add(_PARTITIONERS[file_type](path))
     if not batch:
         raise FileRejected("invalid_file", f"The {file_type.name} file has no text.")
     yield batch
@@ -384,7 +391,9 @@ _DAMAGED = (zipfile.BadZipFile, KeyError, PSException, UnicodeDecodeError, Value
 _NOT_A_PACKAGE = (DocxPackageNotFoundError, PptxPackageNotFoundError)
 
 
-def _rejection(error: BaseException, file_type: FileType, path: str, filename: str, memory_mb: int) -> FileRejected:
+def _rejection(
+    error: BaseException, file_type: FileType, path: str, filename: str, memory_mb: int
+) -> FileRejected:
     """What a user should read about an exception raised while parsing."""
     if isinstance(error, MemoryError) or _peak_memory_mb() > 0.9 * memory_mb:
         # Parsers in C (lxml, pdfminer's zlib) report a failed allocation as an error of their own.
@@ -392,14 +401,21 @@ def _rejection(error: BaseException, file_type: FileType, path: str, filename: s
     if isinstance(error, (PDFPasswordIncorrect, PDFEncryptionError)) or (
         isinstance(error, UnprocessableEntityError) and "password" in str(error).lower()
     ):
-        return FileRejected("invalid_file", "The file is password-protected; remove the password and upload it again.")
+        return FileRejected(
+            "invalid_file", "The file is password-protected; remove the password and upload it again."
+        )
     kind = file_type.name
     if isinstance(error, _NOT_A_PACKAGE):
-        return FileRejected("invalid_file", f"The {kind} file is damaged: it is not a complete {kind} package.")
+        return FileRejected(
+            "invalid_file", f"The {kind} file is damaged: it is not a complete {kind} package."
+        )
     detail = (str(error).strip() or type(error).__name__).replace(path, filename)[:300]
     if isinstance(error, _DAMAGED):
         return FileRejected("invalid_file", f"The {kind} file is damaged: {detail}")
-    return FileRejected("invalid_file", f"The {kind} file could not be read; it may be damaged ({type(error).__name__}: {detail}).")
+    return FileRejected(
+        "invalid_file",
+        f"The {kind} file could not be read; it may be damaged ({type(error).__name__}: {detail}).",
+    )
 
 
 def run(conn: Connection, path: str, filename: str, memory_mb: int) -> None:
@@ -415,7 +431,9 @@ def run(conn: Connection, path: str, filename: str, memory_mb: int) -> None:
     except FileRejected as error:
         conn.send(("rejected", error.code, error.message))
     except MemoryError:
-        conn.send(("rejected", "invalid_file", f"The file needs more than {memory_mb} MB of memory to parse."))
+        conn.send(
+            ("rejected", "invalid_file", f"The file needs more than {memory_mb} MB of memory to parse.")
+        )
     finally:
         conn.close()
 
@@ -427,7 +445,8 @@ def _import_parent_main() -> None:
     if main_path and getattr(sys.modules["__main__"], "__file__", None) != main_path:
         try:
             spawn.import_main_path(main_path)
-        except Exception:  # noqa: BLE001 - then each child imports it, slower but correct
+        except Exception:  # noqa: BLE001
+            # Then each child imports it: slower, still correct.
             logging.getLogger(__name__).warning("could not preload %s in the parser's forkserver", main_path)
 
 

@@ -1,13 +1,17 @@
 """Document parsing: a stored file -> `Element`s, with unstructured, in a bounded child process.
 
 unstructured runs in a child forked from a forkserver that has preloaded it (and torch, and the
-spaCy model: ~5 s of imports paid once per server), one child per file. The child has an
-address-space limit (RLIMIT_AS) and no network; the parent kills it at the timeout. So a zip bomb,
-a hostile PDF or a parser crash rejects that file and never takes the server down.
+spaCy model: ~5-10 s of imports paid once per server process), one child per file. The child has
+an address-space limit (RLIMIT_AS) and no network; the parent kills it at the timeout. So a zip
+bomb, a hostile PDF or a parser crash rejects that file and never takes the server down. A fresh
+child per file (~40-50 ms of fork and exit) was chosen over a persistent worker pool (~1 ms per
+file, bench/parse.py --overhead): every file gets the whole memory limit and a clean process, and
+a timeout or crash costs one fork instead of a 5-10 s worker restart.
 
 The type comes from the content (libmagic, zip/OLE inspection), the name's extension only breaking
 ties: a DOCX named .pdf parses as DOCX, a PNG named .pdf is refused as an image. PDFs use
-unstructured's fast strategy (pdfminer text; never OCR, never a layout model or a download).
+unstructured's fast strategy (pdfminer text; never OCR, never a layout model or a download), a
+page at a time (`iter_parse` hands each page over as it is parsed).
 
 Elements keep unstructured's category, the 1-based page (PDF page, DOCX page where Word recorded
 page breaks, PPTX slide, XLSX sheet) and the section: the text of the nearest Title at or above.
@@ -33,20 +37,23 @@ Outcomes on the real documents in /work/shared/docs (tests/test_parse.py checks 
 | fake-text-utf-16.txt                  | parses (UTF-16 detected)                                  |
 | fake-html-cp1252.html                 | parses ("schöne", "köstlich" decoded from cp1252)         |
 | korean-text-with-tables.pdf           | parses (Hangul text)                                      |
-| fake-email*.eml                       | parses: subject (as Title) + body; attachments skipped    |
+| fake-email*.eml                       | parses: the subject (a Title) + the body; attachments are |
+|                                       | not parsed                                                |
 | every other file                      | parses with real text                                     |
 
 Files that are not documents: images -> unsupported_file (no OCR); .doc/.ppt/.xls -> unsupported_file
 (save as the x format); unknown content -> unsupported_file naming the supported types; a file
 named as a supported type whose content is another unsupported type -> unsupported_file saying so;
 a damaged file of a supported type -> invalid_file "The DOCX file is damaged: ...". Limits: over
-`timeout_s` -> invalid_file; over `memory_mb` of address space (the preloaded child starts at
-~2 GB of it) -> invalid_file; a child that dies (a signal) -> invalid_file naming the signal.
+`timeout_s` -> invalid_file; over `memory_mb` of address space (the preloaded child starts with
+~1.5 GB of it) -> invalid_file; a child killed by a signal -> invalid_file naming the signal; a
+child that could not start or exited otherwise -> server_error.
 The spaCy model missing -> `AssetMissingError` naming `retrievd models pull` (not a file problem).
 """
 
 from __future__ import annotations
 
+import functools
 import multiprocessing
 import os
 import signal
@@ -75,7 +82,11 @@ def parse_file(path: Path, filename: str, *, timeout_s: float = 600, memory_mb: 
     Raises `FileRejected` for a file that cannot be ingested (its message is meant for the user)
     and `AssetMissingError` when the spaCy model unstructured needs is not installed.
     """
-    return [element for batch in iter_parse(path, filename, timeout_s=timeout_s, memory_mb=memory_mb) for element in batch]
+    return [
+        element
+        for batch in iter_parse(path, filename, timeout_s=timeout_s, memory_mb=memory_mb)
+        for element in batch
+    ]
 
 
 def iter_parse(
@@ -128,6 +139,7 @@ def _start(child: multiprocessing.process.BaseProcess) -> None:
         raise FileRejected("server_error", f"The parser process could not be started: {error}") from error
 
 
+@functools.cache  # once per process: the main script does not change
 def _share_main_path() -> None:
     """Tell the forkserver (through its environment, before it starts) which main script to import.
 
@@ -137,7 +149,9 @@ def _share_main_path() -> None:
     """
     main_path = spawn.get_preparation_data("retrievd-parse").get("init_main_from_path")
     if main_path:
-        os.environ.setdefault(MAIN_PATH_ENV, main_path)
+        os.environ[MAIN_PATH_ENV] = main_path
+    else:  # not inherited from a parent process with another main
+        os.environ.pop(MAIN_PATH_ENV, None)
 
 
 def _child(conn: Connection, path: str, filename: str, memory_mb: int) -> None:
