@@ -9,22 +9,71 @@ rows and index jobs, see `retrievd.ingest.pipeline`), so nothing is lost while t
 
 The routes take the admin key (RETRIEVD_API_KEY, which every process of a deployment shares) as a
 bearer token: they read any store of any project.
+
+Two owners of one database would each index half of the jobs into a shard of their own, so the owner
+holds `OwnerLock` for as long as it runs, and a second would-be owner is refused.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import fcntl
 import hmac
 from collections.abc import Sequence
-from typing import Any
+from typing import IO, Any
 
 import httpx
 from fastapi import APIRouter, Depends, Request
+from sqlalchemy import Connection, func, select
+from sqlalchemy.engine import Engine
 
 from retrievd.errors import APIError
 from retrievd.index.base import Hit, IndexPoint, IndexQuery, Sparse, VectorIndex
 
 PREFIX = "/internal/index"
+_OWNER_LOCK_KEY = 0x7265747269657665  # PostgreSQL advisory lock id of the index owner
+
+
+class OwnerLock:
+    """Held by the one process that owns a database's embedded index, while it runs: a session
+    advisory lock on PostgreSQL (the server drops it when the process dies), a file lock beside a
+    SQLite database (the kernel drops it)."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+        self._held: Connection | IO[str] | None = None
+
+    def acquire(self) -> bool:
+        """True if this process now holds the lock (or held it already)."""
+        if self._held is not None:
+            return True
+        if self.engine.dialect.name == "postgresql":
+            conn = self.engine.connect()
+            if conn.execute(select(func.pg_try_advisory_lock(_OWNER_LOCK_KEY))).scalar():
+                conn.commit()  # idle, not idle in a transaction; the session keeps the lock
+                self._held = conn
+            else:
+                conn.close()
+            return self._held is not None
+        database = self.engine.url.database
+        if not database or database == ":memory:":
+            self._held = open("/dev/null")  # a private database: nobody else can own it
+            return True
+        file = open(f"{database}.index-owner", "a")
+        try:
+            fcntl.flock(file, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            file.close()
+            return False
+        self._held = file
+        return True
+
+    def release(self) -> None:
+        if isinstance(self._held, Connection):
+            self._held.invalidate()  # end the session for real, not back to the pool with the lock
+        if self._held is not None:
+            self._held.close()
+            self._held = None
 
 
 def _owner_index(request: Request) -> VectorIndex:
