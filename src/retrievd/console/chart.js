@@ -12,17 +12,25 @@ function s(tag, attrs = {}, text) {
   return el;
 }
 
-function niceMax(value) {
-  if (value <= 0) return 1;
-  const step = 10 ** Math.floor(Math.log10(value));
-  return [1, 2, 2.5, 5, 10].map((m) => m * step).find((v) => v >= value);
+const TICKS = 4;
+
+// The top of the axis: TICKS round steps (1, 2 or 5 times a power of ten; whole numbers for counts).
+function axisTop(value, integers) {
+  const raw = value / TICKS;
+  const power = 10 ** Math.floor(Math.log10(raw || 1));
+  const step = [1, 2, 5, 10].map((m) => m * power).find((v) => v >= raw);
+  return TICKS * (integers ? Math.max(1, Math.ceil(step)) : step);
 }
 
-function figure(title, svg, legend, table) {
+function allZero(values) {
+  return values.every((v) => !v);
+}
+
+function figure(title, note, svg, legend, table) {
   return h(
     "figure",
     { class: "chart" },
-    h("figcaption", {}, title),
+    h("figcaption", {}, title, note ? h("span", { class: "hint" }, ` ${note}`) : null),
     svg,
     legend,
     h("details", {}, h("summary", {}, "Show the numbers"), h("div", { class: "table-wrap" }, table)),
@@ -51,10 +59,11 @@ function drawWhenSized(svg, draw) {
 }
 
 // Values over time buckets: `buckets` are bucket start times (Unix seconds); each series has one value per bucket.
-export function timeChart({ title, kind = "line", buckets, series, format = String }) {
+export function timeChart({ title, note, kind = "line", buckets, series, format = String, integers = false }) {
   const height = 240;
   const pad = { left: 72, right: 16, top: 12, bottom: 32 };
-  const top = niceMax(Math.max(0, ...series.flatMap((x) => x.values)));
+  const values = series.flatMap((x) => x.values);
+  const top = axisTop(Math.max(0, ...values), integers);
   const label = `${title}. ${series.map((x) => `${x.name}: ${x.values.map(format).join(", ")}`).join("; ")}`;
   const svg = s("svg", { role: "img", "aria-label": label, height, class: "plot" });
 
@@ -67,8 +76,8 @@ export function timeChart({ title, kind = "line", buckets, series, format = Stri
     const slot = plotW / Math.max(1, buckets.length);
     const x = (i) => pad.left + slot * (i + 0.5);
     const y = (v) => pad.top + plotH * (1 - v / top);
-    for (let k = 0; k <= 4; k++) {
-      const v = (top * k) / 4;
+    for (let k = 0; k <= TICKS; k++) {
+      const v = (top * k) / TICKS;
       svg.append(s("line", { x1: pad.left, x2: width - pad.right, y1: y(v), y2: y(v), class: "grid" }));
       svg.append(s("text", { x: pad.left - 6, y: y(v) + 4, "text-anchor": "end", class: "tick" }, format(v)));
     }
@@ -105,14 +114,14 @@ export function timeChart({ title, kind = "line", buckets, series, format = Stri
     h("thead", {}, h("tr", {}, h("th", { scope: "col" }, "Day (UTC)"), series.map((x) => h("th", { scope: "col" }, x.name)))),
     h("tbody", {}, buckets.map((t, i) => h("tr", {}, h("th", { scope: "row" }, day(t)), series.map((x) => h("td", {}, format(x.values[i])))))),
   );
-  return figure(title, svg, legendOf(series), table);
+  return figure(title, allZero(values) ? "(none in this period)" : note, svg, legendOf(series), table);
 }
 
 // One value per named item, as horizontal bars.
 export function barList({ title, items, format = String }) {
   const row = 30;
   const height = row * items.length + 8;
-  const top = niceMax(Math.max(0, ...items.map((i) => i.value)));
+  const top = axisTop(Math.max(0, ...items.map((i) => i.value)), false);
   const label = `${title}. ${items.map((i) => `${i.label}: ${format(i.value)}`).join("; ")}`;
   const svg = s("svg", { role: "img", "aria-label": label, height, class: "plot" });
   const draw = (width) => {
@@ -137,5 +146,5 @@ export function barList({ title, items, format = String }) {
     {},
     h("tbody", {}, items.map((i) => h("tr", {}, h("th", { scope: "row" }, i.label), h("td", {}, format(i.value))))),
   );
-  return figure(title, svg, null, table);
+  return figure(title, null, svg, null, table);
 }

@@ -39,6 +39,14 @@ export async function locate(storeIds, fileId, text) {
   return null;
 }
 
+// An attribute value as typed: numbers and true/false are kept as such, so "greater than" filters work.
+export function attributeValue(text) {
+  const value = text.trim();
+  if (value === "true" || value === "false") return value === "true";
+  if (value !== "" && !Number.isNaN(Number(value))) return Number(value);
+  return value;
+}
+
 export const listStores = () => all("vector_stores");
 
 export function storeLink(storeId) {

@@ -24,6 +24,31 @@ export function clear(el) {
   return el;
 }
 
+// A table whose first column names each row; at phone width each row becomes a card of labelled cells.
+export function table({ caption, columns, rows }) {
+  return h(
+    "div",
+    { class: "table-wrap" },
+    h(
+      "table",
+      { class: "cards" },
+      caption ? h("caption", {}, caption) : null,
+      h("thead", {}, h("tr", {}, columns.map((c) => h("th", { scope: "col" }, c)))),
+      h(
+        "tbody",
+        {},
+        rows.map(([first, ...rest]) => h("tr", {}, h("th", { scope: "row" }, first), rest.map((c, i) => cell(c, columns[i + 1])))),
+      ),
+    ),
+  );
+}
+
+function cell(content, label) {
+  const td = content instanceof HTMLTableCellElement ? content : h("td", {}, content);
+  td.dataset.label = label;
+  return td;
+}
+
 let uid = 0;
 export function newId(prefix = "id") {
   uid += 1;
@@ -69,11 +94,16 @@ const STOPWORDS = new Set(
   "an and are as at be by for from has have in is it of on or that the this to was were what when where which who why with how does did do".split(" "),
 );
 
+// Words starting with one of `words`, anywhere in a text.
+export function termPattern(words) {
+  const escaped = words.map((w) => w.replace(/[.*+?^${}()|[\]\\]/g, "\\$&"));
+  return new RegExp(`(?<![\\p{L}\\p{N}])(?:${escaped.join("|")})[\\p{L}\\p{N}]*`, "giu");
+}
+
 // Text with every word starting with one of `words` wrapped in <mark>.
 export function highlighted(text, words) {
   if (!words.length) return [text];
-  const escaped = words.map((w) => w.replace(/[.*+?^${}()|[\]\\]/g, "\\$&"));
-  const pattern = new RegExp(`(?<![\\p{L}\\p{N}])(?:${escaped.join("|")})[\\p{L}\\p{N}]*`, "giu");
+  const pattern = termPattern(words);
   const out = [];
   let last = 0;
   for (const m of text.matchAll(pattern)) {

@@ -1,7 +1,7 @@
 // One document in a store: its status, attributes (editable) and the chunks it was parsed into.
 
 import { del, get, post } from "../api.js";
-import { STATUS_WORDS, failureText, fileChunks, fileInfo, storeLink } from "../data.js";
+import { STATUS_WORDS, attributeValue, failureText, fileChunks, fileInfo, storeLink } from "../data.js";
 import { bytes, clear, date, errorBox, h, highlighted, newId, notify, terms } from "../dom.js";
 import { heading } from "./page.js";
 
@@ -49,14 +49,6 @@ export async function filePage(ctx, storeId, fileId) {
   if (file.status === "completed") view.append(chunkList(items, params));
 }
 
-// Attribute values: numbers and true/false are stored as such, so filters like "greater than" work.
-function typed(text) {
-  const value = text.trim();
-  if (value === "true" || value === "false") return value === "true";
-  if (value !== "" && !Number.isNaN(Number(value))) return Number(value);
-  return value;
-}
-
 function attributesEditor(storeId, file) {
   const rows = h("div", { class: "attr-rows" });
   const addRow = (key = "", value = "") => {
@@ -97,7 +89,7 @@ function attributesEditor(storeId, file) {
     const attributes = {};
     for (const row of rows.children) {
       const [k, v] = row.querySelectorAll("input");
-      if (k.value.trim()) attributes[k.value.trim()] = typed(v.value);
+      if (k.value.trim()) attributes[k.value.trim()] = attributeValue(v.value);
     }
     try {
       await post(`vector_stores/${storeId}/files/${file.id}`, { attributes });

@@ -1,8 +1,8 @@
 // Search playground: the store search endpoint with its filters and ranking options.
 
 import { post } from "../api.js";
-import { fileLink, listStores, locate } from "../data.js";
-import { clear, errorBox, field, h, highlighted, newId, terms } from "../dom.js";
+import { attributeValue, fileLink, listStores, locate } from "../data.js";
+import { clear, errorBox, field, h, highlighted, newId, termPattern, terms } from "../dom.js";
 import { heading } from "./page.js";
 import { attributeList } from "./stores.js";
 
@@ -16,13 +16,6 @@ const OPERATORS = [
   ["in", "is one of (comma-separated)"],
   ["nin", "is none of (comma-separated)"],
 ];
-
-function typed(text) {
-  const value = text.trim();
-  if (value === "true" || value === "false") return value === "true";
-  if (value !== "" && !Number.isNaN(Number(value))) return Number(value);
-  return value;
-}
 
 export async function searchPage(ctx) {
   const { view, params } = ctx;
@@ -120,7 +113,7 @@ function filterBuilder() {
         const [key, value] = row.querySelectorAll("input");
         const type = row.querySelector("select").value;
         if (!key.value.trim()) return null;
-        const v = type === "in" || type === "nin" ? value.value.split(",").map(typed) : typed(value.value);
+        const v = type === "in" || type === "nin" ? value.value.split(",").map(attributeValue) : attributeValue(value.value);
         return { type, key: key.value.trim(), value: v };
       })
       .filter(Boolean);
@@ -128,6 +121,29 @@ function filterBuilder() {
     return { type: mode.value, filters: comparisons };
   };
   return { element, value };
+}
+
+const EXCERPT_CHARS = 600;
+
+// A long passage shows the part around its first matching word, with a button for the whole of it.
+function passage(text, words) {
+  const body = h("p", { class: "chunk-text" });
+  if (text.length <= EXCERPT_CHARS) {
+    body.append(...highlighted(text, words));
+    return body;
+  }
+  const first = words.length ? text.search(termPattern(words)) : 0;
+  const from = Math.max(0, text.lastIndexOf("\n", Math.max(0, first - 120)) + 1);
+  const short = `${from ? "… " : ""}${text.slice(from, from + EXCERPT_CHARS).trimEnd()} …`;
+  const toggle = h("button", { type: "button", class: "link", "aria-expanded": "false" }, "Show the whole passage");
+  const show = (whole) => {
+    clear(body).append(...highlighted(whole ? text : short, words), " ", toggle);
+    toggle.textContent = whole ? "Show less" : "Show the whole passage";
+    toggle.setAttribute("aria-expanded", String(whole));
+  };
+  toggle.addEventListener("click", () => show(toggle.getAttribute("aria-expanded") !== "true"));
+  show(false);
+  return body;
 }
 
 function showResults(results, storeId, query, data) {
@@ -161,7 +177,7 @@ function showResults(results, storeId, query, data) {
             where,
             h("span", { class: "score" }, h("meter", { min: 0, max: 1, value: r.score, "aria-label": "Score" }), ` score ${r.score.toFixed(3)}`),
           ),
-          h("p", { class: "chunk-text" }, highlighted(text, words)),
+          passage(text, words),
           Object.keys(r.attributes || {}).length ? attributeList(r.attributes) : null,
         );
       }),

@@ -2,7 +2,7 @@
 
 import { del, get, post, upload } from "../api.js";
 import { STATUS_WORDS, failureText, fileChunks, fileInfo, fileLink, listStores, storeLink } from "../data.js";
-import { bytes, clear, date, errorBox, field, h, notify } from "../dom.js";
+import { bytes, clear, date, errorBox, field, h, notify, table } from "../dom.js";
 import { heading } from "./page.js";
 
 const UPLOADS_AT_ONCE = 3;
@@ -49,35 +49,17 @@ export async function storesPage(ctx) {
     return;
   }
   view.append(
-    h(
-      "div",
-      { class: "table-wrap" },
-      h(
-        "table",
-        {},
-        h("caption", {}, `${stores.length} ${stores.length === 1 ? "store" : "stores"}`),
-        h(
-          "thead",
-          {},
-          h("tr", {}, ["Name", "Documents", "Size", "Last used", "Deleted automatically"].map((c) => h("th", { scope: "col" }, c))),
-        ),
-        h(
-          "tbody",
-          {},
-          stores.map((s) =>
-            h(
-              "tr",
-              {},
-              h("th", { scope: "row" }, h("a", { href: storeLink(s.id) }, s.name || s.id)),
-              h("td", {}, countsText(s.file_counts)),
-              h("td", {}, bytes(s.usage_bytes)),
-              h("td", {}, date(s.last_active_at)),
-              h("td", {}, expiryText(s)),
-            ),
-          ),
-        ),
-      ),
-    ),
+    table({
+      caption: `${stores.length} ${stores.length === 1 ? "store" : "stores"}`,
+      columns: ["Name", "Documents", "Size", "Last used", "Deleted automatically"],
+      rows: stores.map((s) => [
+        h("a", { href: storeLink(s.id) }, s.name || s.id),
+        countsText(s.file_counts),
+        bytes(s.usage_bytes),
+        date(s.last_active_at),
+        expiryText(s),
+      ]),
+    }),
   );
 }
 
@@ -196,31 +178,12 @@ function filesTable(storeId, files, total, showMore) {
         () => (chunks.textContent = "—"),
       );
     }
-    return h(
-      "tr",
-      {},
-      h("th", { scope: "row" }, name),
-      h("td", {}, statusCell(f)),
-      size,
-      chunks,
-      h("td", {}, attributeList(f.attributes)),
-      h("td", {}, date(f.created_at)),
-    );
+    return [name, statusCell(f), size, chunks, attributeList(f.attributes), date(f.created_at)];
   });
   return h(
     "div",
     {},
-    h(
-      "div",
-      { class: "table-wrap" },
-      h(
-        "table",
-        {},
-        h("caption", {}, `Showing ${files.length} of ${total}`),
-        h("thead", {}, h("tr", {}, ["Document", "Status", "Size", "Chunks", "Attributes", "Added"].map((c) => h("th", { scope: "col" }, c)))),
-        h("tbody", {}, rows),
-      ),
-    ),
+    table({ caption: `Showing ${files.length} of ${total}`, columns: ["Document", "Status", "Size", "Chunks", "Attributes", "Added"], rows }),
     files.length < total ? h("button", { type: "button", class: "secondary", onclick: showMore }, "Show more") : null,
   );
 }

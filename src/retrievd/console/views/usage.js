@@ -19,23 +19,24 @@ export async function usagePage(ctx) {
       : h("p", { class: "empty" }, "No stores yet.")),
   );
 
-  const days = h("select", {}, [7, 14, 31].map((n) => h("option", { value: n }, `Last ${n} days`)));
-  const history = h("div");
-  view.append(h("section", { "aria-labelledby": "history-h" }, h("h2", { id: "history-h" }, "Day by day"), field("Period", days), history));
-  const show = () => showHistory(history, Number(days.value), stores).catch((err) => clear(history).append(errorBox(err)));
+  const history = h("section", { "aria-labelledby": "history-h" }, h("h2", { id: "history-h" }, "Day by day"));
+  view.append(history);
+  const days = h("select", { class: "narrow" }, [7, 14, 31].map((n) => h("option", { value: n }, `Last ${n} days`)));
+  const charts = h("div");
+  const show = async () => {
+    try {
+      clear(charts).append(...(await historyCharts(Number(days.value), stores)));
+    } catch (err) {
+      clear(charts).append(errorBox(err));
+    }
+  };
   days.addEventListener("change", show);
-  await show();
-}
-
-async function showHistory(box, days, stores) {
-  const start = (Math.floor(Date.now() / 1000 / DAY) - days + 1) * DAY;
-  const query = { start_time: start, bucket_width: "1d", limit: days };
-  let usage;
   try {
-    usage = await get("organization/usage/vector_stores", { ...query, group_by: ["project_id"] });
+    clear(charts).append(...(await historyCharts(7, stores)));
+    history.append(field("Period", days), charts);
   } catch (err) {
     if (err.status !== 403) throw err;
-    clear(box).append(
+    history.append(
       h(
         "div",
         { class: "notice" },
@@ -43,9 +44,15 @@ async function showHistory(box, days, stores) {
         h("p", {}, "To see bytes and cost per day, sign in with an admin key, or ask your administrator for a report (", h("code", {}, "retrievd usage report"), ")."),
       ),
     );
-    return;
   }
-  const [costs, searches, projects] = await Promise.all([
+}
+
+// The organization Usage and Costs APIs (admin keys only: others get 403) as three charts.
+async function historyCharts(days, stores) {
+  const start = (Math.floor(Date.now() / 1000 / DAY) - days + 1) * DAY;
+  const query = { start_time: start, bucket_width: "1d", limit: days };
+  const [usage, costs, searches, projects] = await Promise.all([
+    get("organization/usage/vector_stores", { ...query, group_by: ["project_id"] }),
     get("organization/costs", { ...query, group_by: ["project_id"] }),
     get("organization/usage/file_search_calls", { ...query, group_by: ["vector_store_id"] }),
     get("organization/projects", { limit: 100 }).then((p) => p.data, () => []),
@@ -54,10 +61,10 @@ async function showHistory(box, days, stores) {
   const storeName = new Map(stores.map((s) => [s.id, s.name || s.id]));
   const currency = costs.data.flatMap((b) => b.results)[0]?.amount.currency || "usd";
   const money = new Intl.NumberFormat(undefined, { style: "currency", currency: currency.toUpperCase(), maximumSignificantDigits: 3 });
-
-  clear(box).append(
+  return [
     timeChart({
-      title: "Stored bytes per day, per project (daily average)",
+      title: "Stored per day, per project",
+      note: "(the day's average: a store added late in a day counts for part of it)",
       buckets: usage.data.map((b) => b.start_time),
       series: series(usage.data, "project_id", (r) => r.usage_bytes, (id) => projectName.get(id) || id),
       format: bytes,
@@ -75,8 +82,9 @@ async function showHistory(box, days, stores) {
       buckets: searches.data.map((b) => b.start_time),
       series: series(searches.data, "vector_store_id", (r) => r.num_requests, (id) => storeName.get(id) || id),
       format: (v) => String(Math.round(v)),
+      integers: true,
     }),
-  );
+  ];
 }
 
 // Buckets of grouped results -> one series per group, a value (0 when absent) per bucket.
