@@ -11,7 +11,18 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from retrievd import __version__
-from retrievd.api import assistants, conversations, files, organization, responses, threads, usage, vector_stores
+from retrievd.api import (
+    assistants,
+    conversations,
+    eval_runs,
+    files,
+    organization,
+    responses,
+    threads,
+    usage,
+    vector_stores,
+)
+from retrievd.api.console import mount_console
 from retrievd.core import Core
 from retrievd.errors import APIError, AssetMissingError
 
@@ -89,6 +100,8 @@ def create_app(core: Core, *, start_workers: bool = True) -> FastAPI:
         threads.router,
         responses.router,
         conversations.router,
+        eval_runs.router,
     ):
         app.include_router(router, prefix="/v1")
+    mount_console(app)  # last: only `/` and `/console/`, after every API route
     return app

@@ -222,9 +222,15 @@ class ContentText(BaseModel):
     text: str
 
 
+class FileContentText(ContentText):
+    """A store file's chunk. `page` (1-based, null where the format has none) is a retrievd extension."""
+
+    page: int | None = None
+
+
 class FileContentPage(BaseModel):
     object: Literal["vector_store.file_content.page"] = "vector_store.file_content.page"
-    data: list[ContentText]
+    data: list[FileContentText]
     has_more: bool = False
     next_page: str | None = None
 

@@ -336,12 +336,12 @@ class VectorStoreService:
         with self.core.db.session() as s:
             self._store(s, project_id, store_id)
             self._store_file(s, project_id, store_id, file_id)
-            texts = s.execute(
-                select(Chunk.text)
+            chunks = s.execute(
+                select(Chunk.text, Chunk.page)
                 .where(Chunk.vector_store_id == store_id, Chunk.file_id == file_id)
                 .order_by(Chunk.chunk_index)
-            ).scalars()
-            return schemas.FileContentPage(data=[schemas.ContentText(text=t) for t in texts])
+            )
+            return schemas.FileContentPage(data=[schemas.FileContentText(text=t, page=p) for t, p in chunks])
 
     # --- batches ----------------------------------------------------------------------------------
 
