@@ -13,6 +13,8 @@ install: $(VENV)/bin/pip
 
 install-test: $(VENV)/bin/pip
 	$(VENV)/bin/pip install -q -e '.[test]'
+	# The console's browser tests drive Debian's Chromium (playwright never downloads a browser).
+	command -v chromium >/dev/null || (apt-get update -qq && apt-get install -y -qq chromium)
 	$(VENV)/bin/retrievd models pull
 
 serve: install
