@@ -13,7 +13,7 @@ import threading
 import time
 import uuid
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -46,6 +46,20 @@ def postgres_database() -> Iterator[str]:
         with admin.connect() as conn:
             conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
         admin.dispose()
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def any_database(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """The URL of a new, empty database of each kind (PostgreSQL skipped where none is reachable)."""
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'retrievd.db'}"
+        return
+    with ExitStack() as stack:
+        try:
+            url = stack.enter_context(postgres_database())
+        except Exception as e:  # noqa: BLE001  (no server to test against)
+            pytest.skip(f"PostgreSQL is not reachable: {e}")
+        yield url
 
 
 @contextmanager

@@ -28,9 +28,10 @@ import yaml
 from sqlalchemy import create_engine, func, select
 
 from retrievd.config import Settings
+from retrievd.core import Core
 from retrievd.index.owner import RemoteIndex
 from retrievd.store.models import Chunk, Job, VectorStore, VectorStoreFile
-from tests.conftest import ADMIN_KEY, SHARED, free_port, postgres_database
+from tests.conftest import ADMIN_KEY, SHARED, free_port
 
 ROOT = Path(__file__).resolve().parents[1]
 COMPOSE = [ROOT / "docker-compose.yml", ROOT / "docker-compose.cluster.yml"]
@@ -69,21 +70,12 @@ def _start(args: list[str], env: dict[str, str], log: Path, port: int | None = N
     return proc
 
 
-@pytest.fixture()
-def database_url() -> Iterator[str]:
-    try:
-        with postgres_database() as url:
-            yield url
-    except Exception as e:  # noqa: BLE001  (no server to test against)
-        if "CREATE DATABASE" in str(e) or "connect" in str(e).lower():
-            pytest.skip(f"PostgreSQL is not reachable: {e}")
-        raise
-
-
 @pytest.mark.slow
+@pytest.mark.parametrize("any_database", ["postgresql"], indirect=True)
 def test_two_apis_and_two_workers_ingest_50_files_once_through_a_worker_crash(
-    assets_ready: None, database_url: str, tmp_path: Path
+    assets_ready: None, any_database: str, tmp_path: Path
 ) -> None:
+    database_url = any_database
     common = {"RETRIEVD_DATABASE_URL": database_url, "RETRIEVD_API_KEY": ADMIN_KEY, "RETRIEVD_BLOBS_DIR": str(tmp_path / "blobs")}
     owner_port, replica_port = free_port(), free_port()
     procs: dict[str, subprocess.Popen] = {}
@@ -174,6 +166,22 @@ def test_two_apis_and_two_workers_ingest_50_files_once_through_a_worker_crash(
                 proc.wait(60)
             except subprocess.TimeoutExpired:
                 proc.kill()
+
+
+def test_an_embedded_index_has_one_owner_per_database(any_database: str, tmp_path: Path) -> None:
+    """A second owner would index half of the jobs into a shard of its own: it is refused."""
+    owner, rival = (Core(Settings(data_dir=tmp_path / name, database_url=any_database)) for name in ("a", "b"))
+    worker = Core(Settings(data_dir=tmp_path / "w", database_url=any_database), worker=True)
+    try:
+        owner.claim_index()
+        with pytest.raises(RuntimeError, match="Another process owns the embedded index"):
+            rival.start_workers(0)
+        assert not worker.writes_index  # workers leave the index to its owner
+        owner.close()
+        rival.claim_index()  # the lock goes with its holder
+    finally:
+        for core in (owner, rival, worker):
+            core.close()
 
 
 def _environment_names(compose: dict) -> set[str]:

@@ -17,6 +17,7 @@ import threading
 from typing import TYPE_CHECKING
 
 from retrievd.config import Settings
+from retrievd.index.owner import OwnerLock
 from retrievd.jobs.queue import JobQueue
 from retrievd.jobs.worker import WorkerPool
 from retrievd.services.expiration import ExpirationScheduler
@@ -47,6 +48,7 @@ class Core:
         self._embedder: Embedder | None = None
         self._index: VectorIndex | None = None
         self._bm25: Bm25Encoder | None = None
+        self._owner_lock = OwnerLock(self.db.engine)
 
     @property
     def embedder(self) -> Embedder:
@@ -73,6 +75,7 @@ class Core:
         if self.writes_index:
             from retrievd.index import open_index
 
+            self.claim_index()
             return open_index(self.settings, dim)
         if self.settings.index_owner_url is None:
             raise RuntimeError("A `retrievd worker` never opens the embedded index; set RETRIEVD_INDEX_OWNER_URL to read it.")
@@ -90,12 +93,24 @@ class Core:
                     self._bm25 = Bm25Encoder()
         return self._bm25
 
+    def claim_index(self) -> None:
+        """Become the owner of this database's embedded index (a no-op with a Qdrant server);
+        raises RuntimeError while another process owns it."""
+        if self.settings.qdrant_url is not None or self._owner_lock.acquire():
+            return
+        raise RuntimeError(
+            "Another process owns the embedded index of this database. Stop it, or make this process read "
+            "through it (RETRIEVD_INDEX_OWNER_URL) and leave ingestion to `retrievd worker`."
+        )
+
     def start_workers(self, threads: int | None = None) -> None:
         """Run this process's share of the background work: `threads` ingestion threads (default
         `ingest_workers`; 0 = none), one thread applying index jobs if this process writes the
         index, and expiration sweeps. Jobs of dead workers (an earlier run of this one) resume."""
         from retrievd.ingest.pipeline import INDEX_JOBS, INGEST_JOBS, job_handlers
 
+        if self.writes_index:
+            self.claim_index()  # fail at start, not at the first index job
         self.queue.reclaim()
         threads = self.settings.ingest_workers if threads is None else threads
         if threads:
@@ -122,4 +137,5 @@ class Core:
         if self._index is not None:
             self._index.close()
             self._index = None
+        self._owner_lock.release()
         self.db.dispose()
