@@ -57,7 +57,8 @@ def _read_quirks(node: Any) -> Any:
     if isinstance(out.get("properties"), dict):
         required = set(out.get("required", ()))
         out["properties"] = {
-            name: prop if name in required else {"anyOf": [prop, {"type": "null"}]} for name, prop in out["properties"].items()
+            name: prop if name in required else {"anyOf": [prop, {"type": "null"}]}
+            for name, prop in out["properties"].items()
         }
     if node.get("nullable") is True:
         out = {"anyOf": [out, {"type": "null"}]}
@@ -134,7 +135,9 @@ class World:
     def call(self, method: str, path: str, body: Any = None, **params: Any) -> httpx.Response:
         return self.http.request(method, path, json=body, params=params or None)
 
-    def upload(self, name: str = "note.txt", content: bytes = b"A short note about nothing in particular.") -> str:
+    def upload(
+        self, name: str = "note.txt", content: bytes = b"A short note about nothing in particular."
+    ) -> str:
         response = self.http.post("/files", files={"file": (name, content)}, data={"purpose": "assistants"})
         response.raise_for_status()
         return response.json()["id"]
@@ -171,14 +174,18 @@ DOCUMENT = "norwich-city.txt"
 QUESTION = "Who owns Norwich City football club?"
 
 # Files
-scenario("post", "/files")(lambda w: w.http.post("/files", files={"file": ("a.txt", b"hello")}, data={"purpose": "assistants"}))
+scenario("post", "/files")(
+    lambda w: w.http.post("/files", files={"file": ("a.txt", b"hello")}, data={"purpose": "assistants"})
+)
 scenario("get", "/files")(lambda w: w.call("GET", "/files", limit=5))
 scenario("get", "/files/{file_id}")(lambda w: w.call("GET", f"/files/{w.file}"))
 scenario("delete", "/files/{file_id}")(lambda w: w.call("DELETE", f"/files/{w.upload()}"))
 scenario("get", "/files/{file_id}/content")(lambda w: w.call("GET", f"/files/{w.file}/content"))
 
 # Vector stores
-scenario("post", "/vector_stores")(lambda w: w.call("POST", "/vector_stores", {"name": "c", "metadata": {"k": "v"}}))
+scenario("post", "/vector_stores")(
+    lambda w: w.call("POST", "/vector_stores", {"name": "c", "metadata": {"k": "v"}})
+)
 scenario("get", "/vector_stores")(lambda w: w.call("GET", "/vector_stores", limit=2))
 scenario("get", "/vector_stores/{vector_store_id}")(lambda w: w.call("GET", f"/vector_stores/{w.store}"))
 scenario("post", "/vector_stores/{vector_store_id}")(
@@ -195,14 +202,20 @@ scenario("post", "/vector_stores/{vector_store_id}/search")(
     )
 )
 scenario("post", "/vector_stores/{vector_store_id}/files")(
-    lambda w: w.call("POST", f"/vector_stores/{w.scratch}/files", {"file_id": w.upload(), "attributes": {"n": 1}})
+    lambda w: w.call(
+        "POST", f"/vector_stores/{w.scratch}/files", {"file_id": w.upload(), "attributes": {"n": 1}}
+    )
 )
-scenario("get", "/vector_stores/{vector_store_id}/files")(lambda w: w.call("GET", f"/vector_stores/{w.store}/files"))
+scenario("get", "/vector_stores/{vector_store_id}/files")(
+    lambda w: w.call("GET", f"/vector_stores/{w.store}/files")
+)
 scenario("get", "/vector_stores/{vector_store_id}/files/{file_id}")(
     lambda w: w.call("GET", f"/vector_stores/{w.store}/files/{w.file}")
 )
 scenario("post", "/vector_stores/{vector_store_id}/files/{file_id}")(
-    lambda w: w.call("POST", f"/vector_stores/{w.store}/files/{w.file}", {"attributes": {"kind": "txt", "year": 2024}})
+    lambda w: w.call(
+        "POST", f"/vector_stores/{w.store}/files/{w.file}", {"attributes": {"kind": "txt", "year": 2024}}
+    )
 )
 scenario("delete", "/vector_stores/{vector_store_id}/files/{file_id}")(
     lambda w: w.call(
@@ -214,7 +227,11 @@ scenario("get", "/vector_stores/{vector_store_id}/files/{file_id}/content")(
     lambda w: w.call("GET", f"/vector_stores/{w.store}/files/{w.file}/content")
 )
 scenario("post", "/vector_stores/{vector_store_id}/file_batches")(
-    lambda w: w.call("POST", f"/vector_stores/{w.scratch}/file_batches", {"files": [{"file_id": w.upload(), "attributes": {"x": True}}]})
+    lambda w: w.call(
+        "POST",
+        f"/vector_stores/{w.scratch}/file_batches",
+        {"files": [{"file_id": w.upload(), "attributes": {"x": True}}]},
+    )
 )
 scenario("get", "/vector_stores/{vector_store_id}/file_batches/{batch_id}")(
     lambda w: w.call("GET", f"/vector_stores/{w.store}/file_batches/{w.batch}")
@@ -232,13 +249,20 @@ scenario("get", "/vector_stores/{vector_store_id}/file_batches/{batch_id}/files"
 
 # Administration
 scenario("get", "/organization/projects")(lambda w: w.call("GET", "/organization/projects"))
-scenario("post", "/organization/projects")(lambda w: w.call("POST", "/organization/projects", {"name": "another"}))
-scenario("get", "/organization/projects/{project_id}")(lambda w: w.call("GET", f"/organization/projects/{w.project}"))
+scenario("post", "/organization/projects")(
+    lambda w: w.call("POST", "/organization/projects", {"name": "another"})
+)
+scenario("get", "/organization/projects/{project_id}")(
+    lambda w: w.call("GET", f"/organization/projects/{w.project}")
+)
 scenario("post", "/organization/projects/{project_id}")(
     lambda w: w.call("POST", f"/organization/projects/{w.project}", {"name": "renamed"})
 )
 scenario("post", "/organization/projects/{project_id}/archive")(
-    lambda w: w.call("POST", f"/organization/projects/{w.created('POST', '/organization/projects', {'name': 'old'})['id']}/archive")
+    lambda w: w.call(
+        "POST",
+        f"/organization/projects/{w.created('POST', '/organization/projects', {'name': 'old'})['id']}/archive",
+    )
 )
 scenario("get", "/organization/projects/{project_id}/service_accounts")(
     lambda w: w.call("GET", f"/organization/projects/{w.project}/service_accounts")
@@ -256,34 +280,61 @@ scenario("delete", "/organization/projects/{project_id}/service_accounts/{servic
         f"{w.created('POST', f'/organization/projects/{w.project}/service_accounts', {'name': 'tmp'})['id']}",
     )
 )
-scenario("get", "/organization/usage/vector_stores")(lambda w: w.call("GET", "/organization/usage/vector_stores", start_time=0))
+scenario("get", "/organization/usage/vector_stores")(
+    lambda w: w.call("GET", "/organization/usage/vector_stores", start_time=0)
+)
 scenario("get", "/organization/usage/file_search_calls")(
     lambda w: w.call("GET", "/organization/usage/file_search_calls", start_time=0)
 )
 scenario("get", "/organization/costs")(lambda w: w.call("GET", "/organization/costs", start_time=0))
 
 # Assistants, threads, messages, runs, run steps
-ASSISTANT = {"model": "gpt-4o", "name": "librarian", "instructions": "Answer from the files.", "tools": [{"type": "file_search"}]}
+ASSISTANT = {
+    "model": "gpt-4o",
+    "name": "librarian",
+    "instructions": "Answer from the files.",
+    "tools": [{"type": "file_search"}],
+}
 scenario("post", "/assistants")(
-    lambda w: w.call("POST", "/assistants", {**ASSISTANT, "tool_resources": {"file_search": {"vector_store_ids": [w.store]}}})
+    lambda w: w.call(
+        "POST",
+        "/assistants",
+        {**ASSISTANT, "tool_resources": {"file_search": {"vector_store_ids": [w.store]}}},
+    )
 )
 scenario("get", "/assistants")(lambda w: w.call("GET", "/assistants"))
 scenario("get", "/assistants/{assistant_id}")(lambda w: w.call("GET", f"/assistants/{w.assistant}"))
 scenario("post", "/assistants/{assistant_id}")(
-    lambda w: w.call("POST", f"/assistants/{w.assistant}", {"description": "Finds things.", "metadata": {"v": "2"}})
+    lambda w: w.call(
+        "POST", f"/assistants/{w.assistant}", {"description": "Finds things.", "metadata": {"v": "2"}}
+    )
 )
 scenario("delete", "/assistants/{assistant_id}")(
     lambda w: w.call("DELETE", f"/assistants/{w.created('POST', '/assistants', ASSISTANT)['id']}")
 )
-scenario("post", "/threads")(lambda w: w.call("POST", "/threads", {"messages": [{"role": "user", "content": QUESTION}]}))
+scenario("post", "/threads")(
+    lambda w: w.call("POST", "/threads", {"messages": [{"role": "user", "content": QUESTION}]})
+)
 scenario("post", "/threads/runs")(
-    lambda w: w.call("POST", "/threads/runs", {"assistant_id": w.assistant, "thread": {"messages": [{"role": "user", "content": QUESTION}]}})
+    lambda w: w.call(
+        "POST",
+        "/threads/runs",
+        {"assistant_id": w.assistant, "thread": {"messages": [{"role": "user", "content": QUESTION}]}},
+    )
 )
 scenario("get", "/threads/{thread_id}")(lambda w: w.call("GET", f"/threads/{w.thread}"))
-scenario("post", "/threads/{thread_id}")(lambda w: w.call("POST", f"/threads/{w.thread}", {"metadata": {"topic": "football"}}))
-scenario("delete", "/threads/{thread_id}")(lambda w: w.call("DELETE", f"/threads/{w.created('POST', '/threads', {})['id']}"))
+scenario("post", "/threads/{thread_id}")(
+    lambda w: w.call("POST", f"/threads/{w.thread}", {"metadata": {"topic": "football"}})
+)
+scenario("delete", "/threads/{thread_id}")(
+    lambda w: w.call("DELETE", f"/threads/{w.created('POST', '/threads', {})['id']}")
+)
 scenario("post", "/threads/{thread_id}/messages")(
-    lambda w: w.call("POST", f"/threads/{w.created('POST', '/threads', {})['id']}/messages", {"role": "user", "content": "Hi"})
+    lambda w: w.call(
+        "POST",
+        f"/threads/{w.created('POST', '/threads', {})['id']}/messages",
+        {"role": "user", "content": "Hi"},
+    )
 )
 scenario("get", "/threads/{thread_id}/messages")(lambda w: w.call("GET", f"/threads/{w.thread}/messages"))
 scenario("get", "/threads/{thread_id}/messages/{message_id}")(
@@ -308,10 +359,14 @@ def _fresh_thread(w: World) -> str:
 
 
 scenario("post", "/threads/{thread_id}/runs")(
-    lambda w: w.call("POST", f"/threads/{_fresh_thread(w)}/runs", {"assistant_id": w.assistant, "metadata": {"n": "1"}})
+    lambda w: w.call(
+        "POST", f"/threads/{_fresh_thread(w)}/runs", {"assistant_id": w.assistant, "metadata": {"n": "1"}}
+    )
 )
 scenario("get", "/threads/{thread_id}/runs")(lambda w: w.call("GET", f"/threads/{w.thread}/runs"))
-scenario("get", "/threads/{thread_id}/runs/{run_id}")(lambda w: w.call("GET", f"/threads/{w.thread}/runs/{w.run}"))
+scenario("get", "/threads/{thread_id}/runs/{run_id}")(
+    lambda w: w.call("GET", f"/threads/{w.thread}/runs/{w.run}")
+)
 scenario("post", "/threads/{thread_id}/runs/{run_id}")(
     lambda w: w.call("POST", f"/threads/{w.thread}/runs/{w.run}", {"metadata": {"checked": "yes"}})
 )
@@ -329,10 +384,17 @@ scenario(
     "post",
     "/threads/{thread_id}/runs/{run_id}/submit_tool_outputs",
     error_only="the built-in model never calls functions, so no run waits for tool outputs",
-)(lambda w: w.call("POST", f"/threads/{w.thread}/runs/{w.run}/submit_tool_outputs", {"tool_outputs": [{"tool_call_id": "call_x", "output": "1"}]}))
+)(
+    lambda w: w.call(
+        "POST",
+        f"/threads/{w.thread}/runs/{w.run}/submit_tool_outputs",
+        {"tool_outputs": [{"tool_call_id": "call_x", "output": "1"}]},
+    )
+)
 scenario("get", "/threads/{thread_id}/runs/{run_id}/steps")(
     lambda w: w.http.get(
-        f"/threads/{w.thread}/runs/{w.run}/steps", params={"include[]": "step_details.tool_calls[*].file_search.results[*].content"}
+        f"/threads/{w.thread}/runs/{w.run}/steps",
+        params={"include[]": "step_details.tool_calls[*].file_search.results[*].content"},
     )
 )
 scenario("get", "/threads/{thread_id}/runs/{run_id}/steps/{step_id}")(
@@ -340,21 +402,43 @@ scenario("get", "/threads/{thread_id}/runs/{run_id}/steps/{step_id}")(
 )
 
 # Responses and conversations
-RESPONSE_TOOLS = lambda w: [{"type": "file_search", "vector_store_ids": [w.store]}]  # noqa: E731
+
+
+def RESPONSE_TOOLS(w: World) -> list[dict[str, Any]]:
+    return [{"type": "file_search", "vector_store_ids": [w.store]}]
+
+
 scenario("post", "/responses")(
-    lambda w: w.call("POST", "/responses", {"model": "gpt-4o", "input": QUESTION, "tools": RESPONSE_TOOLS(w), "include": ["file_search_call.results"]})
+    lambda w: w.call(
+        "POST",
+        "/responses",
+        {
+            "model": "gpt-4o",
+            "input": QUESTION,
+            "tools": RESPONSE_TOOLS(w),
+            "include": ["file_search_call.results"],
+        },
+    )
 )
 scenario("get", "/responses/{response_id}")(lambda w: w.call("GET", f"/responses/{w.response}"))
 scenario("delete", "/responses/{response_id}")(
-    lambda w: w.call("DELETE", f"/responses/{w.created('POST', '/responses', {'model': 'gpt-4o', 'input': 'Hello'})['id']}")
+    lambda w: w.call(
+        "DELETE", f"/responses/{w.created('POST', '/responses', {'model': 'gpt-4o', 'input': 'Hello'})['id']}"
+    )
 )
-scenario("get", "/responses/{response_id}/input_items")(lambda w: w.call("GET", f"/responses/{w.response}/input_items"))
+scenario("get", "/responses/{response_id}/input_items")(
+    lambda w: w.call("GET", f"/responses/{w.response}/input_items")
+)
 scenario("post", "/responses/{response_id}/cancel", error_only="only background responses can be cancelled")(
     lambda w: w.call("POST", f"/responses/{w.response}/cancel")
 )
 CONVERSATION_ITEM = {"type": "message", "role": "user", "content": QUESTION}
-scenario("post", "/conversations")(lambda w: w.call("POST", "/conversations", {"items": [CONVERSATION_ITEM], "metadata": {"a": "b"}}))
-scenario("get", "/conversations/{conversation_id}")(lambda w: w.call("GET", f"/conversations/{w.conversation}"))
+scenario("post", "/conversations")(
+    lambda w: w.call("POST", "/conversations", {"items": [CONVERSATION_ITEM], "metadata": {"a": "b"}})
+)
+scenario("get", "/conversations/{conversation_id}")(
+    lambda w: w.call("GET", f"/conversations/{w.conversation}")
+)
 scenario("post", "/conversations/{conversation_id}")(
     lambda w: w.call("POST", f"/conversations/{w.conversation}", {"metadata": {"topic": "football"}})
 )
@@ -364,7 +448,9 @@ scenario("delete", "/conversations/{conversation_id}")(
 scenario("post", "/conversations/{conversation_id}/items")(
     lambda w: w.call("POST", f"/conversations/{w.conversation}/items", {"items": [CONVERSATION_ITEM]})
 )
-scenario("get", "/conversations/{conversation_id}/items")(lambda w: w.call("GET", f"/conversations/{w.conversation}/items"))
+scenario("get", "/conversations/{conversation_id}/items")(
+    lambda w: w.call("GET", f"/conversations/{w.conversation}/items")
+)
 scenario("get", "/conversations/{conversation_id}/items/{item_id}")(
     lambda w: w.call("GET", f"/conversations/{w.conversation}/items/{w.item}")
 )
@@ -396,27 +482,37 @@ def world(server: Server, operations: set[tuple[str, str]]) -> Iterator[World]:
         store = w.created("POST", "/vector_stores", {"name": "conformance"})
         w.ids["store"] = store["id"]
         batch = w.created(
-            "POST", f"/vector_stores/{w.store}/file_batches", {"files": [{"file_id": w.file, "attributes": {"kind": "txt"}}]}
+            "POST",
+            f"/vector_stores/{w.store}/file_batches",
+            {"files": [{"file_id": w.file, "attributes": {"kind": "txt"}}]},
         )
         w.ids["batch"] = batch["id"]
         w.ids["scratch"] = w.created("POST", "/vector_stores", {"name": "scratch"})["id"]
         wait_for_store(server.client(), w.store)
         w.ids["project"] = w.created("POST", "/organization/projects", {"name": "conformance"})["id"]
-        w.ids["service_account"] = w.created("POST", f"/organization/projects/{w.project}/service_accounts", {"name": "ci"})["id"]
+        w.ids["service_account"] = w.created(
+            "POST", f"/organization/projects/{w.project}/service_accounts", {"name": "ci"}
+        )["id"]
         if ("post", "/threads/runs") in operations:
             w.ids["assistant"] = w.created(
-                "POST", "/assistants", {**ASSISTANT, "tool_resources": {"file_search": {"vector_store_ids": [w.store]}}}
+                "POST",
+                "/assistants",
+                {**ASSISTANT, "tool_resources": {"file_search": {"vector_store_ids": [w.store]}}},
             )["id"]
             thread = w.created("POST", "/threads", {"messages": [{"role": "user", "content": QUESTION}]})
             w.ids["thread"] = thread["id"]
             w.ids["message"] = w.created("GET", f"/threads/{w.thread}/messages")["data"][0]["id"]
-            run = w.finished_run(w.thread, w.created("POST", f"/threads/{w.thread}/runs", {"assistant_id": w.assistant}))
+            run = w.finished_run(
+                w.thread, w.created("POST", f"/threads/{w.thread}/runs", {"assistant_id": w.assistant})
+            )
             assert run["status"] == "completed", run
             w.ids["run"] = run["id"]
             w.ids["answer"] = w.created("GET", f"/threads/{w.thread}/messages", None)["data"][0]["id"]
             w.ids["step"] = w.created("GET", f"/threads/{w.thread}/runs/{w.run}/steps")["data"][0]["id"]
         if ("post", "/responses") in operations:
-            w.ids["response"] = w.created("POST", "/responses", {"model": "gpt-4o", "input": QUESTION, "tools": RESPONSE_TOOLS(w)})["id"]
+            w.ids["response"] = w.created(
+                "POST", "/responses", {"model": "gpt-4o", "input": QUESTION, "tools": RESPONSE_TOOLS(w)}
+            )["id"]
         if ("post", "/conversations") in operations:
             conversation = w.created("POST", "/conversations", {"items": [CONVERSATION_ITEM]})
             w.ids["conversation"] = conversation["id"]
@@ -432,8 +528,12 @@ def test_every_implemented_operation_has_a_scenario(operations: set[tuple[str, s
     assert operations <= set(SCENARIOS), sorted(operations - set(SCENARIOS))
 
 
-@pytest.mark.parametrize(("method", "path"), sorted(SCENARIOS), ids=[f"{m.upper()} {p}" for m, p in sorted(SCENARIOS)])
-def test_the_response_matches_the_spec(world: World, operations: set[tuple[str, str]], method: str, path: str) -> None:
+@pytest.mark.parametrize(
+    ("method", "path"), sorted(SCENARIOS), ids=[f"{m.upper()} {p}" for m, p in sorted(SCENARIOS)]
+)
+def test_the_response_matches_the_spec(
+    world: World, operations: set[tuple[str, str]], method: str, path: str
+) -> None:
     if (method, path) not in operations:
         pytest.skip("not implemented yet")
     response = SCENARIOS[(method, path)](world)
@@ -450,7 +550,9 @@ def test_the_response_matches_the_spec(world: World, operations: set[tuple[str, 
         return  # the spec declares no body (DELETE /responses/{id})
     media = next(iter(content))
     assert response.headers["content-type"].startswith(media), response.headers["content-type"]
-    assert_conforms(response.json(), _pointer("paths", path, method, "responses", "200", "content", media, "schema"))
+    assert_conforms(
+        response.json(), _pointer("paths", path, method, "responses", "200", "content", media, "schema")
+    )
 
 
 @pytest.mark.parametrize(("method", "path"), sorted(k for k in SCENARIOS if "{" in k[1]))
@@ -476,6 +578,12 @@ def test_the_quirk_reader_resolves_the_recursive_filter() -> None:
     items = spec()["components"]["schemas"]["CompoundFilter"]["properties"]["filters"]["items"]
     assert items["oneOf"][1] == {"$ref": "#/components/schemas/CompoundFilter"}
     assert_conforms(
-        {"type": "and", "filters": [{"type": "eq", "key": "a", "value": 1}, {"type": "or", "filters": [{"type": "ne", "key": "b", "value": "x"}]}]},
+        {
+            "type": "and",
+            "filters": [
+                {"type": "eq", "key": "a", "value": 1},
+                {"type": "or", "filters": [{"type": "ne", "key": "b", "value": "x"}]},
+            ],
+        },
         _pointer("components", "schemas", "CompoundFilter"),
     )

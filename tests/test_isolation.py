@@ -30,9 +30,13 @@ NOTE = b"Norwich City is owned by Delia Smith and Michael Wynn-Jones. The club p
 def new_project_key(server: Server, name: str) -> str:
     """A fresh project and a service-account key for it, made through the admin API."""
     admin = {"Authorization": f"Bearer {server.admin_key}"}
-    project = httpx.post(f"{server.base_url}/organization/projects", json={"name": name}, headers=admin).json()
+    project = httpx.post(
+        f"{server.base_url}/organization/projects", json={"name": name}, headers=admin
+    ).json()
     account = httpx.post(
-        f"{server.base_url}/organization/projects/{project['id']}/service_accounts", json={"name": name}, headers=admin
+        f"{server.base_url}/organization/projects/{project['id']}/service_accounts",
+        json={"name": name},
+        headers=admin,
     ).json()
     return account["api_key"]["value"]
 
@@ -59,14 +63,22 @@ def tenants(server: Server) -> Iterator[tuple[Tenant, Tenant, dict[str, str]]]:
     """Projects A and B, and one of each of A's objects (ids by name)."""
     a, b = _tenant(server, "A"), _tenant(server, "B")
     ids: dict[str, str] = {}
-    ids["file"] = a.http.post("/files", files={"file": ("club.txt", NOTE)}, data={"purpose": "assistants"}).json()["id"]
+    ids["file"] = a.http.post(
+        "/files", files={"file": ("club.txt", NOTE)}, data={"purpose": "assistants"}
+    ).json()["id"]
     ids["store"] = a.ok("POST", "/vector_stores", {"name": "A's store"})["id"]
-    ids["batch"] = a.ok("POST", f"/vector_stores/{ids['store']}/file_batches", {"file_ids": [ids["file"]]})["id"]
+    ids["batch"] = a.ok("POST", f"/vector_stores/{ids['store']}/file_batches", {"file_ids": [ids["file"]]})[
+        "id"
+    ]
     wait_for_store(server.client(a.key), ids["store"])
     ids["assistant"] = a.ok(
         "POST",
         "/assistants",
-        {"model": "gpt-4o", "tools": [{"type": "file_search"}], "tool_resources": {"file_search": {"vector_store_ids": [ids["store"]]}}},
+        {
+            "model": "gpt-4o",
+            "tools": [{"type": "file_search"}],
+            "tool_resources": {"file_search": {"vector_store_ids": [ids["store"]]}},
+        },
     )["id"]
     ids["thread"] = a.ok("POST", "/threads", {"messages": [{"role": "user", "content": QUESTION}]})["id"]
     ids["message"] = a.ok("GET", f"/threads/{ids['thread']}/messages")["data"][0]["id"]
@@ -77,9 +89,17 @@ def tenants(server: Server) -> Iterator[tuple[Tenant, Tenant, dict[str, str]]]:
     ids["run"] = run["id"]
     ids["step"] = a.ok("GET", f"/threads/{ids['thread']}/runs/{ids['run']}/steps")["data"][0]["id"]
     ids["response"] = a.ok(
-        "POST", "/responses", {"model": "gpt-4o", "input": QUESTION, "tools": [{"type": "file_search", "vector_store_ids": [ids["store"]]}]}
+        "POST",
+        "/responses",
+        {
+            "model": "gpt-4o",
+            "input": QUESTION,
+            "tools": [{"type": "file_search", "vector_store_ids": [ids["store"]]}],
+        },
     )["id"]
-    ids["conversation"] = a.ok("POST", "/conversations", {"items": [{"type": "message", "role": "user", "content": QUESTION}]})["id"]
+    ids["conversation"] = a.ok(
+        "POST", "/conversations", {"items": [{"type": "message", "role": "user", "content": QUESTION}]}
+    )["id"]
     ids["item"] = a.ok("GET", f"/conversations/{ids['conversation']}/items")["data"][0]["id"]
     yield a, b, ids
     a.http.close()
@@ -118,7 +138,12 @@ DIRECT = [
     ("run", "GET", "/threads/{thread}/runs/{run}", None),
     ("run", "POST", "/threads/{thread}/runs/{run}", {"metadata": {"owner": "B"}}),
     ("run", "POST", "/threads/{thread}/runs/{run}/cancel", None),
-    ("run", "POST", "/threads/{thread}/runs/{run}/submit_tool_outputs", {"tool_outputs": [{"tool_call_id": "call_x", "output": "1"}]}),
+    (
+        "run",
+        "POST",
+        "/threads/{thread}/runs/{run}/submit_tool_outputs",
+        {"tool_outputs": [{"tool_call_id": "call_x", "output": "1"}]},
+    ),
     ("run", "GET", "/threads/{thread}/runs/{run}/steps", None),
     ("run step", "GET", "/threads/{thread}/runs/{run}/steps/{step}", None),
     ("response", "GET", "/responses/{response}", None),
@@ -129,7 +154,12 @@ DIRECT = [
     ("conversation", "POST", "/conversations/{conversation}", {"metadata": {"owner": "B"}}),
     ("conversation", "DELETE", "/conversations/{conversation}", None),
     ("conversation", "GET", "/conversations/{conversation}/items", None),
-    ("conversation", "POST", "/conversations/{conversation}/items", {"items": [{"type": "message", "role": "user", "content": "hi"}]}),
+    (
+        "conversation",
+        "POST",
+        "/conversations/{conversation}/items",
+        {"items": [{"type": "message", "role": "user", "content": "hi"}]},
+    ),
     ("conversation item", "GET", "/conversations/{conversation}/items/{item}", None),
     ("conversation item", "DELETE", "/conversations/{conversation}/items/{item}", None),
 ]
@@ -140,13 +170,37 @@ REFERENCES = [
     ("file", "POST", "/vector_stores/{b_store}/files", {"file_id": "{file}"}),
     ("file", "POST", "/vector_stores/{b_store}/file_batches", {"file_ids": ["{file}"]}),
     ("file", "POST", "/vector_stores/{b_store}/file_batches", {"files": [{"file_id": "{file}"}]}),
-    ("store", "POST", "/assistants", {"model": "gpt-4o", "tool_resources": {"file_search": {"vector_store_ids": ["{store}"]}}}),
+    (
+        "store",
+        "POST",
+        "/assistants",
+        {"model": "gpt-4o", "tool_resources": {"file_search": {"vector_store_ids": ["{store}"]}}},
+    ),
     ("store", "POST", "/threads", {"tool_resources": {"file_search": {"vector_store_ids": ["{store}"]}}}),
-    ("store", "POST", "/responses", {"model": "gpt-4o", "input": QUESTION, "tools": [{"type": "file_search", "vector_store_ids": ["{store}"]}]}),
+    (
+        "store",
+        "POST",
+        "/responses",
+        {
+            "model": "gpt-4o",
+            "input": QUESTION,
+            "tools": [{"type": "file_search", "vector_store_ids": ["{store}"]}],
+        },
+    ),
     ("assistant", "POST", "/threads/{b_thread}/runs", {"assistant_id": "{assistant}"}),
     ("assistant", "POST", "/threads/runs", {"assistant_id": "{assistant}"}),
-    ("response", "POST", "/responses", {"model": "gpt-4o", "input": "and?", "previous_response_id": "{response}"}),
-    ("conversation", "POST", "/responses", {"model": "gpt-4o", "input": "and?", "conversation": "{conversation}"}),
+    (
+        "response",
+        "POST",
+        "/responses",
+        {"model": "gpt-4o", "input": "and?", "previous_response_id": "{response}"},
+    ),
+    (
+        "conversation",
+        "POST",
+        "/responses",
+        {"model": "gpt-4o", "input": "and?", "conversation": "{conversation}"},
+    ),
 ]
 
 
@@ -164,21 +218,29 @@ def _assert_not_found(response: httpx.Response, statuses: tuple[int, ...] = (404
     assert response.status_code in statuses, response.text
     error = response.json()["error"]
     assert error["type"] == "invalid_request_error"
-    assert "A's" not in response.text and "Norwich" not in response.text  # nothing of A's leaks into the message
+    assert (
+        "A's" not in response.text and "Norwich" not in response.text
+    )  # nothing of A's leaks into the message
 
 
-@pytest.mark.parametrize(("kind", "method", "path", "body"), DIRECT, ids=[f"{k}: {m} {p}" for k, m, p, _ in DIRECT])
+@pytest.mark.parametrize(
+    ("kind", "method", "path", "body"), DIRECT, ids=[f"{k}: {m} {p}" for k, m, p, _ in DIRECT]
+)
 def test_another_projects_key_gets_404_for_every_operation(
     tenants: tuple[Tenant, Tenant, dict[str, str]], kind: str, method: str, path: str, body: Any
 ) -> None:
     _, b, ids = tenants
     theirs = b.http.request(method, _fill(path, ids), json=body)
-    never_existed = b.http.request(method, _fill(path, {k: f"{v[:4]}doesnotexist" for k, v in ids.items()}), json=body)
+    never_existed = b.http.request(
+        method, _fill(path, {k: f"{v[:4]}doesnotexist" for k, v in ids.items()}), json=body
+    )
     _assert_not_found(theirs)
     assert theirs.status_code == never_existed.status_code  # indistinguishable from an id that never existed
 
 
-@pytest.mark.parametrize(("kind", "method", "path", "body"), REFERENCES, ids=[f"{k} in {m} {p}" for k, m, p, _ in REFERENCES])
+@pytest.mark.parametrize(
+    ("kind", "method", "path", "body"), REFERENCES, ids=[f"{k} in {m} {p}" for k, m, p, _ in REFERENCES]
+)
 def test_another_projects_ids_inside_a_request_are_not_found(
     tenants: tuple[Tenant, Tenant, dict[str, str]], kind: str, method: str, path: str, body: Any
 ) -> None:
@@ -196,10 +258,17 @@ def test_lists_show_only_the_callers_objects(tenants: tuple[Tenant, Tenant, dict
     for path in ("/files", "/vector_stores", "/assistants"):
         assert ids["file"] not in str(b.ok("GET", path)), path
     assert {f["id"] for f in a.ok("GET", "/files")["data"]} >= {ids["file"]}
-    assert b.ok("POST", f"/vector_stores/{b.ok('POST', '/vector_stores', {})['id']}/search", {"query": QUESTION})["data"] == []
+    assert (
+        b.ok(
+            "POST", f"/vector_stores/{b.ok('POST', '/vector_stores', {})['id']}/search", {"query": QUESTION}
+        )["data"]
+        == []
+    )
 
 
-def test_the_owners_objects_are_intact_after_the_attempts(tenants: tuple[Tenant, Tenant, dict[str, str]]) -> None:
+def test_the_owners_objects_are_intact_after_the_attempts(
+    tenants: tuple[Tenant, Tenant, dict[str, str]],
+) -> None:
     """Runs after the attempts above (pytest keeps file order): nothing B tried changed A's data."""
     a, _, ids = tenants
     assert a.ok("GET", f"/vector_stores/{ids['store']}")["name"] == "A's store"
@@ -213,7 +282,9 @@ def test_the_owners_objects_are_intact_after_the_attempts(tenants: tuple[Tenant,
     assert a.ok("GET", f"/threads/{ids['thread']}/runs/{ids['run']}")["metadata"] == {}
     assert a.ok("GET", f"/responses/{ids['response']}")["status"] == "completed"
     assert a.ok("GET", f"/conversations/{ids['conversation']}")["metadata"] == {}
-    assert [i["id"] for i in a.ok("GET", f"/conversations/{ids['conversation']}/items")["data"]] == [ids["item"]]
+    assert [i["id"] for i in a.ok("GET", f"/conversations/{ids['conversation']}/items")["data"]] == [
+        ids["item"]
+    ]
 
 
 # --- admin routes -------------------------------------------------------------------------------------
@@ -229,12 +300,16 @@ def _admin_operations(server: Server) -> list[tuple[str, str]]:
     )
 
 
-def test_a_project_key_gets_403_on_every_admin_route(server: Server, tenants: tuple[Tenant, Tenant, dict[str, str]]) -> None:
+def test_a_project_key_gets_403_on_every_admin_route(
+    server: Server, tenants: tuple[Tenant, Tenant, dict[str, str]]
+) -> None:
     _, b, _ = tenants
     operations = _admin_operations(server)
     assert len(operations) >= 12
     for method, path in operations:
-        response = b.http.request(method, path.removeprefix("/v1"), json={"name": "x"} if method == "POST" else None)
+        response = b.http.request(
+            method, path.removeprefix("/v1"), json={"name": "x"} if method == "POST" else None
+        )
         assert response.status_code == 403, (method, path, response.text)
         assert response.json()["error"]["type"] == "permission_error"
 
@@ -242,7 +317,9 @@ def test_a_project_key_gets_403_on_every_admin_route(server: Server, tenants: tu
 # --- keys ---------------------------------------------------------------------------------------------
 
 
-def test_keys_are_stored_as_sha256_digests_only(server: Server, tenants: tuple[Tenant, Tenant, dict[str, str]]) -> None:
+def test_keys_are_stored_as_sha256_digests_only(
+    server: Server, tenants: tuple[Tenant, Tenant, dict[str, str]]
+) -> None:
     a, b, _ = tenants
     data_dir = server.core.settings.data_dir  # type: ignore[attr-defined]
     with sqlite3.connect(data_dir / "retrievd.db") as db:
@@ -267,7 +344,12 @@ def test_a_key_is_checked_by_digest_in_constant_time(
         return compare_digest(x, y)
 
     monkeypatch.setattr(projects.hmac, "compare_digest", spy)
-    assert httpx.get(f"{server.base_url}/files", headers={"Authorization": f"Bearer {a.key}"}).status_code == 200
+    assert (
+        httpx.get(f"{server.base_url}/files", headers={"Authorization": f"Bearer {a.key}"}).status_code == 200
+    )
     assert compared and all(len(x) == len(y) == 64 for x, y in compared)  # digests, never the key itself
     near_miss = a.key[:-1] + ("A" if a.key[-1] != "A" else "B")
-    assert httpx.get(f"{server.base_url}/files", headers={"Authorization": f"Bearer {near_miss}"}).status_code == 401
+    assert (
+        httpx.get(f"{server.base_url}/files", headers={"Authorization": f"Bearer {near_miss}"}).status_code
+        == 401
+    )

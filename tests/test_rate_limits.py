@@ -50,7 +50,9 @@ def test_the_request_past_the_per_minute_limit_gets_429_with_retry_after(limited
     admin = limited.client()  # its own bucket, used once below
     key = "sk-not-a-real-key"  # rate limits apply before authentication: guessing keys is throttled too
     headers = {"Authorization": f"Bearer {key}"}
-    statuses = [httpx.get(f"{limited.base_url}/files", headers=headers).status_code for _ in range(PER_MINUTE)]
+    statuses = [
+        httpx.get(f"{limited.base_url}/files", headers=headers).status_code for _ in range(PER_MINUTE)
+    ]
     assert statuses == [401] * PER_MINUTE
 
     refused = httpx.get(f"{limited.base_url}/files", headers=headers)
@@ -150,7 +152,10 @@ def test_a_streamed_upload_over_the_file_limit_is_413_and_stores_nothing(small: 
     response = httpx.post(
         f"{small.base_url}/files",
         content=chunks(),
-        headers={"Authorization": f"Bearer {small.admin_key}", "Content-Type": f"multipart/form-data; boundary={boundary}"},
+        headers={
+            "Authorization": f"Bearer {small.admin_key}",
+            "Content-Type": f"multipart/form-data; boundary={boundary}",
+        },
     )
     assert response.status_code == 413
     error = _error(response)
@@ -161,7 +166,9 @@ def test_a_streamed_upload_over_the_file_limit_is_413_and_stores_nothing(small: 
 
 def test_a_query_string_over_the_limit_is_414(small: Server) -> None:
     response = httpx.get(
-        f"{small.base_url}/vector_stores", params={"after": "vs_" + "a" * 600}, headers={"Authorization": f"Bearer {small.admin_key}"}
+        f"{small.base_url}/vector_stores",
+        params={"after": "vs_" + "a" * 600},
+        headers={"Authorization": f"Bearer {small.admin_key}"},
     )
     assert response.status_code == 414
     assert _error(response)["code"] == "query_too_long"
@@ -185,7 +192,9 @@ def test_a_batch_names_at_most_2000_files_and_a_new_store_at_most_500(small: Ser
 
 def test_a_store_holds_at_most_max_files_per_store(small: Server) -> None:
     client = small.client()
-    files = [client.files.create(file=(f"{n}.txt", f"note {n}".encode()), purpose="assistants") for n in range(5)]
+    files = [
+        client.files.create(file=(f"{n}.txt", f"note {n}".encode()), purpose="assistants") for n in range(5)
+    ]
     store = client.vector_stores.create(name="full", file_ids=[f.id for f in files[:2]])
     client.vector_stores.files.create(store.id, file_id=files[2].id)
     with pytest.raises(openai.BadRequestError) as e:

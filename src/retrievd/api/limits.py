@@ -38,7 +38,9 @@ class _Bucket:
 class RateLimiter:
     """`per_minute` requests per caller, refilled continuously; a caller may burst a minute's worth."""
 
-    def __init__(self, per_minute: int, *, clock: Callable[[], float] = time.monotonic, max_callers: int = 100_000) -> None:
+    def __init__(
+        self, per_minute: int, *, clock: Callable[[], float] = time.monotonic, max_callers: int = 100_000
+    ) -> None:
         self.per_minute = per_minute
         self.rate = per_minute / 60.0
         self.clock = clock
@@ -62,7 +64,9 @@ class RateLimiter:
 
     def _forget_idle(self, t: float) -> None:
         """Callers whose bucket has refilled are indistinguishable from new ones: drop them."""
-        full = [k for k, b in self._buckets.items() if b.tokens + (t - b.updated) * self.rate >= self.per_minute]
+        full = [
+            k for k, b in self._buckets.items() if b.tokens + (t - b.updated) * self.rate >= self.per_minute
+        ]
         for key in full or list(self._buckets)[: len(self._buckets) // 2]:
             del self._buckets[key]
 
@@ -90,7 +94,9 @@ class RequestLimits:
     def __init__(self, app: ASGIApp, settings: Settings) -> None:
         self.app = app
         self.settings = settings
-        self.limiter = RateLimiter(settings.rate_limit_per_minute) if settings.rate_limit_per_minute > 0 else None
+        self.limiter = (
+            RateLimiter(settings.rate_limit_per_minute) if settings.rate_limit_per_minute > 0 else None
+        )
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or not scope["path"].startswith(LIMITED_PREFIX):
@@ -105,7 +111,12 @@ class RequestLimits:
         query_limit = self.settings.max_query_bytes
         if query_limit and len(scope.get("query_string", b"")) > query_limit:
             await _send_error(
-                send, APIError(414, f"The query string is too long: the limit is {query_limit} bytes.", code="query_too_long")
+                send,
+                APIError(
+                    414,
+                    f"The query string is too long: the limit is {query_limit} bytes.",
+                    code="query_too_long",
+                ),
             )
             return
         body_limit = self._body_limit(scope)
@@ -148,14 +159,20 @@ class RequestLimits:
         """This request's body limit and the error past it (uploads have their own); None: no limit."""
         if Headers(scope=scope).get("content-type", "").lower().startswith("multipart/form-data"):
             limit = self.settings.max_upload_bytes
-            error = APIError(413, f"File is too large: the limit is {limit} bytes.", param="file", code="file_too_large")
+            error = APIError(
+                413, f"File is too large: the limit is {limit} bytes.", param="file", code="file_too_large"
+            )
             return limit + MULTIPART_OVERHEAD_BYTES, error
         limit = self.settings.max_request_body_bytes
         if not limit:
             return None
-        return limit, APIError(413, f"The request body is too large: the limit is {limit} bytes.", code="request_too_large")
+        return limit, APIError(
+            413, f"The request body is too large: the limit is {limit} bytes.", code="request_too_large"
+        )
 
-    async def _limit_body(self, scope: Scope, receive: Receive, send: Send, limit: int, error: APIError) -> None:
+    async def _limit_body(
+        self, scope: Scope, receive: Receive, send: Send, limit: int, error: APIError
+    ) -> None:
         length = Headers(scope=scope).get("content-length", "")
         if length.isdigit() and int(length) > limit:
             await _send_error(send, error)
