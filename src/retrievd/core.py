@@ -117,7 +117,11 @@ class Core:
             self.workers.append(WorkerPool(self.queue, job_handlers(self, INGEST_JOBS), threads=threads))
         if self.writes_index:
             # One thread: index writes are milliseconds, and never wait behind a long ingestion.
-            self.workers.append(WorkerPool(self.queue, job_handlers(self, INDEX_JOBS), threads=1))
+            # When the index jobs drain, new points get their HNSW graph (a no-op below ~7k of them;
+            # a pause of seconds per ~10k chunks, which searches would otherwise pay in scans).
+            self.workers.append(
+                WorkerPool(self.queue, job_handlers(self, INDEX_JOBS), threads=1, on_idle=lambda: self.index.optimize())
+            )
         for pool in self.workers:
             pool.start()
         self.expiration = ExpirationScheduler(self, self.settings.expiration_interval_s)

@@ -30,8 +30,10 @@ class WorkerPool:
         threads: int = 1,
         poll_s: float = 0.5,
         heartbeat_s: float = 10.0,
+        on_idle: Callable[[], object] | None = None,
     ) -> None:
         self.queue = queue
+        self.on_idle = on_idle
         self.handlers = handlers
         self.threads = threads
         self.poll_s = poll_s
@@ -62,6 +64,7 @@ class WorkerPool:
         self._threads.clear()
 
     def _loop(self, worker_id: str) -> None:
+        busy = False
         while not self._stop.is_set():
             try:
                 job = self.queue.claim(worker_id, tuple(self.handlers))
@@ -69,9 +72,16 @@ class WorkerPool:
                 log.exception("claiming a job failed")
                 job = None
             if job is None:
+                if busy and self.on_idle is not None:
+                    try:
+                        self.on_idle()
+                    except Exception:
+                        log.exception("the idle hook failed")
+                busy = False
                 self._wake.wait(self.poll_s)
                 self._wake.clear()
                 continue
+            busy = True
             self._run(job, worker_id)
 
     def _reclaim_loop(self) -> None:
