@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from retrievd.api import schemas
+from retrievd.index.filters import parse_filter
 from retrievd.retrieval.search import Result, SearchOptions, search_chunks
 from retrievd.services.vector_stores import VectorStoreService
 
@@ -15,9 +16,12 @@ if TYPE_CHECKING:
 def options_from_request(req: schemas.SearchRequest) -> SearchOptions:
     ranking = req.ranking_options or schemas.RankingOptions()
     hybrid = ranking.hybrid_search
+    filters = req.filters.model_dump() if req.filters is not None else None
+    if filters is not None:
+        parse_filter(filters)  # a bad filter is a 400 before any model work
     return SearchOptions(
         limit=req.max_num_results,
-        filters=req.filters.model_dump() if req.filters is not None else None,
+        filters=filters,
         score_threshold=ranking.score_threshold,
         rerank=ranking.ranker != "none",
         embedding_weight=hybrid.embedding_weight if hybrid else None,
