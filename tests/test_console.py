@@ -16,7 +16,6 @@ Chromium comes from Debian (`apt-get install chromium`, done by `make install-te
 
 from __future__ import annotations
 
-import json
 import os
 import re
 import shutil
@@ -45,34 +44,28 @@ PHONE = {"width": 390, "height": 844}
 WAIT_MS = 120_000  # ingestion and answers of a cold 2-core machine
 
 playwright_api = pytest.importorskip("playwright.sync_api")
-pytestmark = pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="Debian's chromium is not installed (make install-test)")
+pytestmark = pytest.mark.skipif(
+    not Path(CHROMIUM).exists(), reason="Debian's chromium is not installed (make install-test)"
+)
 
 
 def write_eval_run(folder: Path) -> None:
-    """A run folder as `retrievd eval run` leaves it: results.json, results.md and a plot."""
-    import matplotlib
+    """A run as `retrievd eval run --output FOLDER` writes it: RESULTS.md, and results/adi/ with tables and plots."""
+    from retrievd.eval.metrics import METRICS
+    from retrievd.eval.report import DatasetResult, suite_markdown, write_dataset
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    def per_query(*scores: float) -> dict[str, dict[str, float]]:
+        return {f"q{i}": dict.fromkeys(METRICS, score) for i, score in enumerate(scores)}
 
-    folder.mkdir(parents=True)
-    scores = {"hybrid": {"ndcg@10": 0.512, "recall@100": 0.871}, "rank-bm25": {"ndcg@10": 0.456, "recall@100": 0.802}}
-    (folder / "results.json").write_text(json.dumps({"dataset": "adi", "configs": scores}))
-    (folder / "results.md").write_text(
-        "# adi\n\nReproduce: `retrievd eval run adi`\n\n| config | ndcg@10 | recall@100 |\n|---|---|---|\n"
-        "| **hybrid** (default) | 0.512 | 0.871 |\n| rank-bm25 | 0.456 | 0.802 |\n"
-    )
-    fig, ax = plt.subplots(figsize=(5, 3))
-    ax.bar(list(scores), [s["ndcg@10"] for s in scores.values()], color=["tab:blue", "tab:gray"])
-    ax.set_title("adi: nDCG@10")
-    fig.savefig(folder / "metrics.png", dpi=80)
-    plt.close(fig)
+    result = DatasetResult("adi", "hybrid", {"hybrid": per_query(0.9, 0.4, 0.6)}, per_query(0.7, 0.5, 0.3))
+    write_dataset(result, folder / "results" / "adi", "retrievd eval run adi")
+    (folder / "RESULTS.md").write_text(suite_markdown([result], "retrievd eval run adi"))
 
 
 @pytest.fixture(scope="module")
 def eval_dir(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
     root = tmp_path_factory.mktemp("eval")
-    write_eval_run(root / "2025-06-10" / "adi")
+    write_eval_run(root / "2025-06-10")
     previous = os.environ.get(EVAL_DIR_ENV)
     os.environ[EVAL_DIR_ENV] = str(root)
     yield root
@@ -89,7 +82,9 @@ def server(assets_ready: None, tmp_path_factory: pytest.TempPathFactory, eval_di
 
 @pytest.fixture(scope="module")
 def artifacts(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    folder = Path(os.environ.get("RETRIEVD_TEST_ARTIFACTS") or tmp_path_factory.mktemp("artifacts")) / "console"
+    folder = (
+        Path(os.environ.get("RETRIEVD_TEST_ARTIFACTS") or tmp_path_factory.mktemp("artifacts")) / "console"
+    )
     folder.mkdir(parents=True, exist_ok=True)
     print(f"console screenshots: {folder}")
     return folder
@@ -118,7 +113,10 @@ def page(browser, server: Server):  # type: ignore[no-untyped-def]
     page.on("pageerror", lambda e: errors.append(str(e)))
     # Refused requests (a wrong key, a project key on admin pages) are expected; anything else, e.g. a
     # Content-Security-Policy violation, is not.
-    page.on("console", lambda m: m.type == "error" and "Failed to load resource" not in m.text and errors.append(m.text))
+    page.on(
+        "console",
+        lambda m: m.type == "error" and "Failed to load resource" not in m.text and errors.append(m.text),
+    )
     page.set_viewport_size(LAPTOP)
     page.goto(server.base_url.removesuffix("/v1") + "/")
     yield page
@@ -192,7 +190,9 @@ def test_upload_search_chat_usage_eval(page, server: Server, artifacts: Path) ->
     files = page.locator("table tbody tr")
     expect(files).to_have_count(4)
     expect(files.filter(has_text="empty.txt")).to_contain_text("Failed")
-    expect(files.filter(has_text="layout-parser-paper-fast.pdf").locator("td").nth(2)).to_have_text(re.compile(r"^\d+$"))
+    expect(files.filter(has_text="layout-parser-paper-fast.pdf").locator("td").nth(2)).to_have_text(
+        re.compile(r"^\d+$")
+    )
     snap(page, artifacts, "02-store-uploads")
 
     # Rename it, and have it deleted after 30 days without use.
@@ -243,7 +243,9 @@ def test_upload_search_chat_usage_eval(page, server: Server, artifacts: Path) ->
     page.get_by_role("link", name="Chat").click()
     page.get_by_label("Name").fill("Reading guide")
     page.get_by_role("button", name="Create assistant").click()
-    expect(page.get_by_label("Assistant", exact=True)).to_contain_text("Reading guide (searches Reading room)")
+    expect(page.get_by_label("Assistant", exact=True)).to_contain_text(
+        "Reading guide (searches Reading room)"
+    )
     page.get_by_label("Your question").fill("Who was Anna Pavlovna Scherer?")
     page.get_by_label("Your question").press("Enter")
     answer = page.locator(".message.assistant").last
@@ -252,7 +254,9 @@ def test_upload_search_chat_usage_eval(page, server: Server, artifacts: Path) ->
     expect(answer.locator("button.cite").first).to_be_visible()
     snap(page, artifacts, "06-chat-answer")
     # The built-in model quotes each passage in double quotes before its citation.
-    quoted = answer.locator(".answer-text").evaluate("p => p.firstChild.textContent.match(/\"([^\"]{30})[^\"]*\"\\s*$/)[1]")
+    quoted = answer.locator(".answer-text").evaluate(
+        'p => p.firstChild.textContent.match(/"([^"]{30})[^"]*"\\s*$/)[1]'
+    )
     answer.locator("button.cite").first.click()
     dialog = page.get_by_role("dialog")
     expect(dialog).to_contain_text("book-war-and-peace-1p.txt")
@@ -272,16 +276,24 @@ def test_upload_search_chat_usage_eval(page, server: Server, artifacts: Path) ->
 
     # Eval: the run's table and plot.
     page.get_by_role("link", name="Eval").click()
-    run = page.locator(".eval-run").first
-    expect(run.get_by_role("heading", name="2025-06-10/adi")).to_be_visible()
-    expect(run.locator("table")).to_contain_text("0.512")
-    expect(run.locator("img")).to_have_js_property("complete", True)
-    assert run.locator("img").evaluate("img => img.naturalWidth") > 0
+    run = page.locator(".eval-run").filter(has=page.get_by_role("heading", name="2025-06-10/results/adi"))
+    expect(run.locator("table")).to_contain_text("0.633")  # hybrid's mean nDCG@10
+    expect(run.locator("img")).to_have_count(2)
+    for plot in run.locator("img").all():
+        expect(plot).to_have_js_property("complete", True)
+        assert plot.evaluate("img => img.naturalWidth") > 0
+    expect(
+        page.locator(".eval-run").filter(has=page.get_by_role("heading", name="2025-06-10", exact=True))
+    ).to_contain_text("default vs baseline")
     snap(page, artifacts, "09-eval")
 
     # A phone's width: nothing wider than the screen.
     page.set_viewport_size(PHONE)
-    for name, link in (("10-phone-stores", "Stores"), ("11-phone-search", "Search"), ("12-phone-chat", "Chat")):
+    for name, link in (
+        ("10-phone-stores", "Stores"),
+        ("11-phone-search", "Search"),
+        ("12-phone-chat", "Chat"),
+    ):
         page.get_by_role("link", name=link, exact=True).click()
         expect(page.locator("main h1")).to_be_visible()
         page.wait_for_load_state("networkidle")
@@ -293,9 +305,13 @@ def test_upload_search_chat_usage_eval(page, server: Server, artifacts: Path) ->
 def test_project_key_is_told_why_usage_history_is_hidden(page, server: Server, artifacts: Path) -> None:  # type: ignore[no-untyped-def]
     expect = playwright_api.expect
     admin = {"Authorization": f"Bearer {server.admin_key}"}
-    project = httpx.post(f"{server.base_url}/organization/projects", json={"name": "Reading group"}, headers=admin).json()
+    project = httpx.post(
+        f"{server.base_url}/organization/projects", json={"name": "Reading group"}, headers=admin
+    ).json()
     account = httpx.post(
-        f"{server.base_url}/organization/projects/{project['id']}/service_accounts", json={"name": "console"}, headers=admin
+        f"{server.base_url}/organization/projects/{project['id']}/service_accounts",
+        json={"name": "console"},
+        headers=admin,
     ).json()
     if page.get_by_role("button", name="Sign out").is_visible():
         page.get_by_role("button", name="Sign out").click()
@@ -316,11 +332,27 @@ def test_project_key_is_told_why_usage_history_is_hidden(page, server: Server, a
 
 def test_eval_runs_endpoint_reads_only_inside_its_folder(server: Server, eval_dir: Path) -> None:
     (eval_dir / "secret.json").write_text("{}")  # beside the runs, not in one
-    with httpx.Client(base_url=server.base_url, headers={"Authorization": f"Bearer {server.admin_key}"}) as http:
+    outside = (
+        eval_dir.parent / f"{eval_dir.name}-outside"
+    )  # looks like a run, but is not below the eval directory
+    outside.mkdir()
+    (outside / "results.md").write_text("# adi\n")
+    up = "%2E%2E"  # sent as is: a client would resolve a literal ".."
+    with httpx.Client(
+        base_url=server.base_url, headers={"Authorization": f"Bearer {server.admin_key}"}
+    ) as http:
         runs = http.get("/retrievd/eval_runs").json()["data"]
-        assert [(r["id"], r["files"]) for r in runs] == [("2025-06-10/adi", ["metrics.png", "results.json", "results.md"])]
-        plot = http.get("/retrievd/eval_runs/2025-06-10/adi/files/metrics.png")
+        assert sorted((r["id"], r["files"]) for r in runs) == [
+            ("2025-06-10", ["RESULTS.md"]),
+            ("2025-06-10/results/adi", ["delta_ndcg.png", "metrics.png", "results.json", "results.md"]),
+        ]
+        plot = http.get("/retrievd/eval_runs/2025-06-10/results/adi/files/metrics.png")
         assert plot.headers["content-type"] == "image/png" and plot.content.startswith(b"\x89PNG")
-        for path in ("2025-06-10/adi/files/../../secret.json", "2025-06-10/files/results.md", "../files/secret.json"):
+        for path in (
+            f"{up}/{outside.name}/files/results.md",
+            f"2025-06-10/{up}/files/secret.json",
+            "2025-06-10/results/files/results.md",
+            "2025-06-10/results/adi/files/missing.png",
+        ):
             assert http.get(f"/retrievd/eval_runs/{path}").status_code == 404, path
         assert httpx.get(f"{server.base_url}/retrievd/eval_runs").status_code == 401

@@ -62,7 +62,8 @@ function signInPage(problem) {
   key.focus();
 }
 
-async function route() {
+// `quiet`: the same page refreshed in place (its status changed), so focus stays where it is.
+async function route({ quiet = false } = {}) {
   leaving.forEach((fn) => fn());
   leaving = [];
   const signedIn = Boolean(session.key);
@@ -89,7 +90,7 @@ async function route() {
     params: new URLSearchParams(query || ""),
     alive: () => view.isConnected,
     onLeave: (fn) => leaving.push(fn),
-    reload: () => view.isConnected && route(),
+    reload: () => view.isConnected && route({ quiet: true }),
   };
   try {
     await page(ctx, ...match.slice(1).map(decodeURIComponent));
@@ -102,7 +103,7 @@ async function route() {
     if (!view.querySelector("h1")) heading(view, "Something went wrong");
     view.append(errorBox(err));
   }
-  if (view.isConnected && !view.contains(document.activeElement)) view.querySelector("h1")?.focus({ preventScroll: true });
+  if (!quiet && view.isConnected && !view.contains(document.activeElement)) view.querySelector("h1")?.focus({ preventScroll: true });
 }
 
 signOutButton.addEventListener("click", () => {
@@ -115,5 +116,5 @@ document.getElementById("skip").addEventListener("click", (e) => {
   e.preventDefault();
   main.focus();
 });
-window.addEventListener("hashchange", route);
+window.addEventListener("hashchange", () => route());
 route();

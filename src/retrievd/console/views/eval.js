@@ -39,8 +39,9 @@ export async function evalPage(ctx) {
     section.append(h("h2", { id: `run-${i + 1}-h` }, run.id), h("p", { class: "hint" }, `Written ${date(run.created_at)}`));
     view.append(section);
     try {
-      if (run.files.includes("results.md")) {
-        const text = await (await fetchFile(run, "results.md")).text();
+      const summary = run.files.find((n) => n.toLowerCase() === "results.md");
+      if (summary) {
+        const text = await (await fetchFile(run, summary)).text();
         section.append(h("div", { class: "markdown" }, markdown(text)));
       }
       for (const name of run.files.filter((n) => n.endsWith(".png"))) {

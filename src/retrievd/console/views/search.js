@@ -80,7 +80,7 @@ export async function searchPage(ctx) {
 
 function filterBuilder() {
   const rows = h("div", { class: "filter-rows" });
-  const mode = h("select", {}, h("option", { value: "and" }, "all of these"), h("option", { value: "or" }, "any of these"));
+  const mode = h("select", { class: "narrow" }, h("option", { value: "and" }, "all of these"), h("option", { value: "or" }, "any of these"));
   const add = () => {
     const key = h("input", { type: "text", id: newId("fk") });
     const op = h("select", { id: newId("fo") }, OPERATORS.map(([v, label]) => h("option", { value: v }, label)));
