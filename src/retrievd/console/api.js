@@ -11,7 +11,7 @@ export const session = {
     sessionStorage.setItem(KEY, key);
   },
   signOut() {
-    sessionStorage.removeItem(KEY);
+    sessionStorage.clear(); // the key, and the conversation this tab was in
   },
 };
 
