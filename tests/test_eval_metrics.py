@@ -1,15 +1,21 @@
-"""The eval metrics on hand-computed cases, then against trec_eval (through ir-measures / pytrec_eval)."""
+"""The eval suite: metrics on hand-computed cases and against trec_eval (ir-measures / pytrec_eval), then
+collections, reports, and `retrievd eval run` end to end through the real pipeline."""
 
 from __future__ import annotations
 
+import json
 import math
 import random
+from pathlib import Path
 
 import ir_measures
 import pytest
 from ir_measures import AP, RR, R, nDCG
 
 from retrievd.eval import metrics
+from retrievd.eval.baseline import bm25_run
+from retrievd.eval.datasets import load_dataset
+from retrievd.eval.report import DatasetResult, write_dataset
 
 # One query, graded: z is the best answer but is never retrieved, c is judged not relevant.
 JUDGMENTS = {"a": 2, "b": 1, "c": 0, "z": 3}
@@ -76,3 +82,78 @@ def test_agrees_with_trec_eval_per_query(seed: int) -> None:
         compared += 1
     # trec_eval leaves out queries with an empty ranking; ours counts them as zeros.
     assert compared == 5 * sum(bool(docs) for docs in run.values())
+
+
+# --- collections, reports and the runner -------------------------------------------------------
+
+
+def _beir(root: Path) -> Path:
+    root.mkdir()
+    docs = [
+        ("d1", "Indexing", "Automatic indexing assigns subject terms to documents."),
+        ("d2", "Citations", "Citation analysis measures how often papers cite each other."),
+        ("d3", "Cooking", "A recipe for bread needs flour, water and yeast."),
+    ]
+    (root / "corpus.jsonl").write_text("".join(json.dumps({"_id": i, "title": t, "text": x}) + "\n" for i, t, x in docs))
+    queries = [("q1", "automatic subject indexing"), ("q2", "how to bake bread"), ("q3", "unjudged query")]
+    (root / "queries.jsonl").write_text("".join(json.dumps({"_id": i, "text": t}) + "\n" for i, t in queries))
+    (root / "qrels.tsv").write_text("query-id\tcorpus-id\tscore\nq1\td1\t2\nq1\td2\t1\nq2\td3\t1\n")
+    return root
+
+
+def test_a_beir_collection_keeps_judged_queries_and_titles_its_documents(tmp_path: Path) -> None:
+    dataset = load_dataset(_beir(tmp_path / "tiny"))
+    assert dataset.name == "tiny" and not dataset.by_page
+    assert list(dataset.queries) == ["q1", "q2"]
+    assert dataset.qrels["q1"] == {"d1": 2, "d2": 1}
+    assert dataset.documents[0].content == b"Indexing\n\nAutomatic indexing assigns subject terms to documents."
+    assert dataset.documents[0].filename == "d1.txt"
+
+
+def test_a_files_collection_judges_files_or_pages(tmp_path: Path) -> None:
+    root = tmp_path / "files-collection"
+    (root / "files").mkdir(parents=True)
+    (root / "files" / "report.txt").write_text("Quarterly revenue grew.")
+    question = {"id": "q1", "question": "How did revenue change?", "judgments": [{"file": "report.txt", "page": 2}]}
+    (root / "questions.jsonl").write_text(json.dumps(question) + "\n")
+    dataset = load_dataset(root)
+    assert dataset.by_page and dataset.qrels == {"q1": {"report.txt#2": 1}}
+    assert [d.id for d in dataset.documents] == ["report.txt"]
+    question["judgments"].append({"file": "report.txt"})
+    (root / "questions.jsonl").write_text(json.dumps(question) + "\n")
+    with pytest.raises(ValueError):
+        load_dataset(root)
+
+
+def test_the_baseline_ranks_by_bm25_without_stop_words() -> None:
+    run = bm25_run([("a", "the theory of the indexing"), ("b", "the the the of of cooking")], {"q": "the indexing"})
+    assert run["q"][0] == "a"
+
+
+def test_a_report_writes_the_json_the_table_and_two_plots(tmp_path: Path) -> None:
+    scores = {"q1": {name: 1.0 for name in metrics.METRICS}, "q2": {name: 0.0 for name in metrics.METRICS}}
+    result = DatasetResult("tiny", "hybrid-weighted", {"hybrid-weighted": scores, "bm25": scores}, scores)
+    write_dataset(result, tmp_path, "retrievd eval run tiny --output out")
+    data = json.loads((tmp_path / "results.json").read_text())
+    assert data["default_config"] == "hybrid-weighted"
+    assert data["configs"]["bm25"] == {**{name: 0.5 for name in metrics.METRICS}, "queries": 2}
+    assert data["baseline_bm25"]["queries"] == 2
+    assert "retrievd eval run tiny --output out" in (tmp_path / "results.md").read_text()
+    assert (tmp_path / "metrics.png").read_bytes()[:4] == b"\x89PNG"
+    assert (tmp_path / "delta_ndcg.png").read_bytes()[:4] == b"\x89PNG"
+
+
+def test_eval_run_ingests_through_the_pipeline_and_searches_like_the_api(assets_ready: None, tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from retrievd.eval.cli import eval_app
+
+    out = tmp_path / "out"
+    args = ["run", str(_beir(tmp_path / "tiny")), "--config", "bm25", "--config", "hybrid-weighted", "--output", str(out)]
+    result = CliRunner().invoke(eval_app, args)
+    assert result.exit_code == 0, result.output
+    data = json.loads((out / "results.json").read_text())
+    assert set(data["configs"]) == {"bm25", "hybrid-weighted"}
+    # Each judged query finds its best document first.
+    assert data["configs"]["hybrid-weighted"]["mrr@10"] == 1.0
+    assert data["configs"]["hybrid-weighted"]["queries"] == 2

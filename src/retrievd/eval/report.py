@@ -42,7 +42,8 @@ def write_dataset(result: DatasetResult, out_dir: Path, command: str) -> None:
     (out_dir / "results.json").write_text(json.dumps(result.to_json(), indent=2) + "\n")
     (out_dir / "results.md").write_text(dataset_markdown(result, command))
     _plot_metrics(result, out_dir / "metrics.png")
-    _plot_delta(result, out_dir / "delta_ndcg.png")
+    if result.default_config in result.configs:
+        _plot_delta(result, out_dir / "delta_ndcg.png")
 
 
 def dataset_markdown(result: DatasetResult, command: str) -> str:
@@ -75,13 +76,17 @@ def suite_markdown(results: Sequence[DatasetResult], command: str, metric: str =
         row = {BASELINE: mean(r.baseline)[metric], **{n: mean(s)[metric] for n, s in r.configs.items()}}
         for name, value in row.items():
             means[name].append(value)
-        gain = row[r.default_config] / row[BASELINE] - 1 if row[BASELINE] else 0.0
-        gains.append(gain)
+        if r.default_config in row and row[BASELINE]:
+            gains.append(row[r.default_config] / row[BASELINE] - 1)
         cells = " | ".join(f"{row[n]:.3f}" if n in row else "" for n in [BASELINE, *configs])
-        lines.append(f"| {r.dataset} | {len(r.baseline)} | {cells} | {gain:+.1%} |")
+        lines.append(f"| {r.dataset} | {len(r.baseline)} | {cells} | {_percent(gains[-1:]) if r.default_config in row else ''} |")
     avg = " | ".join(f"{sum(v) / len(v):.3f}" if len(v) == len(results) else "" for v in means.values())
-    lines.append(f"| **mean** | | {avg} | {sum(gains) / len(gains):+.1%} |")
+    lines.append(f"| **mean** | | {avg} | {_percent(gains)} |")
     return "\n".join(lines) + "\n"
+
+
+def _percent(gains: Sequence[float]) -> str:
+    return f"{sum(gains) / len(gains):+.1%}" if gains else ""
 
 
 def _plot_metrics(result: DatasetResult, path: Path) -> None:

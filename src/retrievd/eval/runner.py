@@ -9,6 +9,7 @@ rank is that of its best chunk. The textbook rank-bm25 baseline ranks the same t
 from __future__ import annotations
 
 import io
+import os
 import tempfile
 import time
 from collections.abc import Iterable, Iterator, Sequence
@@ -76,8 +77,8 @@ def _ingested(dataset: Dataset, settings: Settings) -> Iterator[tuple[object, st
     from retrievd.services.vector_stores import VectorStoreService
 
     with tempfile.TemporaryDirectory(prefix=f"retrievd-eval-{dataset.name}-") as tmp:
-        # Parsing runs in a child process per file: two ingestion threads keep both cores busy.
-        workers = max(settings.ingest_workers, 2)
+        # Parsing runs in a child process per file, mostly start-up: several ingestion threads overlap them.
+        workers = max(settings.ingest_workers, 2 * (os.cpu_count() or 1) + 2)
         fresh = settings.model_copy(
             update={"data_dir": Path(tmp), "database_url": None, "qdrant_url": None, "ingest_workers": workers}
         )
