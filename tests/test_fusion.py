@@ -6,6 +6,7 @@ The bound test runs Qdrant Edge's real BM25 over real ADI abstracts.
 from __future__ import annotations
 
 import json
+import math
 from pathlib import Path
 
 import pytest
@@ -95,3 +96,56 @@ def test_the_bound_is_the_sum_of_each_terms_best_single_term_score(tmp_path: Pat
     assert max(scores) < bound  # no abstract is the best match for every term at once
     assert all(0 < fusion.bm25_score(s, bound) < 1 for s in scores)
     index.close()
+
+
+def _tiny_cross_encoder(path: Path) -> Path:
+    """A real ONNX cross-encoder of three layers: word ids -> one learned weight each -> summed over the
+    attended tokens. It rates a chunk by the words it contains ("bread" high, "tax" low)."""
+    import onnx
+    from onnx import TensorProto, helper
+    from tokenizers import Tokenizer, models, pre_tokenizers, processors
+
+    words = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "bread", "tax", "recipe", "law", "how", "to", "bake"]
+    vocab = {w: i for i, w in enumerate(words)}
+    tokenizer = Tokenizer(models.WordLevel(vocab, unk_token="[UNK]"))
+    tokenizer.pre_tokenizer = pre_tokenizers.Whitespace()
+    tokenizer.post_processor = processors.TemplateProcessing(
+        single="[CLS] $A [SEP]", pair="[CLS] $A [SEP] $B:1 [SEP]:1", special_tokens=[("[CLS]", 2), ("[SEP]", 3)]
+    )
+    path.mkdir()
+    tokenizer.save(str(path / "tokenizer.json"))
+    (path / "tokenizer_config.json").write_text(json.dumps({"model_max_length": 64, "pad_token": "[PAD]"}))
+    (path / "special_tokens_map.json").write_text(json.dumps({"pad_token": "[PAD]", "unk_token": "[UNK]"}))
+
+    weights = [0.0] * len(words)
+    weights[vocab["bread"]], weights[vocab["tax"]] = 3.0, -3.0
+    graph = helper.make_graph(
+        [
+            helper.make_node("Gather", ["weights", "input_ids"], ["per_token"]),
+            helper.make_node("Cast", ["attention_mask"], ["mask"], to=TensorProto.FLOAT),
+            helper.make_node("Mul", ["per_token", "mask"], ["kept"]),
+            helper.make_node("ReduceSum", ["kept", "axes"], ["logits"], keepdims=1),
+        ],
+        "tiny_cross_encoder",
+        [
+            helper.make_tensor_value_info("input_ids", TensorProto.INT64, ["batch", "sequence"]),
+            helper.make_tensor_value_info("attention_mask", TensorProto.INT64, ["batch", "sequence"]),
+        ],
+        [helper.make_tensor_value_info("logits", TensorProto.FLOAT, ["batch", 1])],
+        [
+            helper.make_tensor("weights", TensorProto.FLOAT, [len(words)], weights),
+            helper.make_tensor("axes", TensorProto.INT64, [1], [1]),
+        ],
+    )
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]), str(path / "model.onnx"))
+    return path
+
+
+def test_a_cross_encoder_loaded_through_fastembed_reorders_and_scores_the_head(tmp_path: Path) -> None:
+    from retrievd.retrieval.rerank import CrossEncoderReranker
+
+    reranker = CrossEncoderReranker("test/tiny-cross-encoder", model_dir=_tiny_cross_encoder(tmp_path / "model"), threads=1)
+    ranked = [(pid, 0.9 - i / 10, {"text": text}) for i, (pid, text) in enumerate([("a", "tax law"), ("b", "bread recipe"), ("c", "bread")])]
+    reranked = reranker.rerank("how to bake", ranked, head=2)
+    assert [pid for pid, _, _ in reranked] == ["b", "a"]  # c was past the head
+    assert [round(score, 4) for _, score, _ in reranked] == [round(1 / (1 + math.exp(-3)), 4), round(1 / (1 + math.exp(3)), 4)]
