@@ -55,7 +55,9 @@ def serve(data_dir: Path) -> tuple[str, uvicorn.Server]:
 
 def index_docs(http: httpx.Client, names: list[str]) -> str:
     ids = [
-        http.post("/files", files={"file": (n, (DOCS / n).read_bytes())}, data={"purpose": "assistants"}).json()["id"]
+        http.post(
+            "/files", files={"file": (n, (DOCS / n).read_bytes())}, data={"purpose": "assistants"}
+        ).json()["id"]
         for n in names
     ]
     store = http.post("/vector_stores", json={"name": "bench", "file_ids": ids}).json()
@@ -86,9 +88,13 @@ def percentiles(values: list[float]) -> tuple[float, float]:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--runs", type=int, default=40)
-    parser.add_argument("--docs", default="norwich-city.txt,book-war-and-peace-1p.txt,simple-table.md,fake-email.eml")
+    parser.add_argument(
+        "--docs", default="norwich-city.txt,book-war-and-peace-1p.txt,simple-table.md,fake-email.eml"
+    )
     args = parser.parse_args()
     console = Console(width=110)
     with tempfile.TemporaryDirectory() as tmp:
@@ -100,19 +106,32 @@ def main() -> None:
             console.print(f"indexed {args.docs} in {time.perf_counter() - t:.1f}s")
             assistant = http.post(
                 "/assistants",
-                json={"model": "gpt-4o", "tools": [{"type": "file_search"}], "tool_resources": {"file_search": {"vector_store_ids": [store_id]}}},
+                json={
+                    "model": "gpt-4o",
+                    "tools": [{"type": "file_search"}],
+                    "tool_resources": {"file_search": {"vector_store_ids": [store_id]}},
+                },
             ).json()
             kinds = {
                 "assistants run (stream)": lambda q: timed_stream(
                     http,
                     "/threads/runs",
-                    {"assistant_id": assistant["id"], "stream": True, "thread": {"messages": [{"role": "user", "content": q}]}},
+                    {
+                        "assistant_id": assistant["id"],
+                        "stream": True,
+                        "thread": {"messages": [{"role": "user", "content": q}]},
+                    },
                     "thread.message.delta",
                 ),
                 "response (stream)": lambda q: timed_stream(
                     http,
                     "/responses",
-                    {"model": "gpt-4o", "input": q, "stream": True, "tools": [{"type": "file_search", "vector_store_ids": [store_id]}]},
+                    {
+                        "model": "gpt-4o",
+                        "input": q,
+                        "stream": True,
+                        "tools": [{"type": "file_search", "vector_store_ids": [store_id]}],
+                    },
                     "response.output_text.delta",
                 ),
             }

@@ -63,7 +63,9 @@ class FakeLLM:
                     llm.requests.append(body)
                     reply = llm.replies.popleft() if llm.replies else Reply(text="(no scripted reply)")
                 if reply.status != 200:
-                    payload = json.dumps({"error": {"message": "scripted failure", "type": "server_error"}}).encode()
+                    payload = json.dumps(
+                        {"error": {"message": "scripted failure", "type": "server_error"}}
+                    ).encode()
                     self.send_response(reply.status)
                     self.send_header("Content-Type", "application/json")
                     self.send_header("Content-Length", str(len(payload)))
@@ -118,15 +120,31 @@ class FakeLLM:
         for i in range(0, len(text or ""), reply.chunk_chars):
             chunks.append(chunk({"content": text[i : i + reply.chunk_chars]}))  # type: ignore[index]
         for index, (name, arguments) in enumerate(reply.tool_calls):
-            first = {"index": index, "id": f"call_fake{len(chunks)}", "type": "function", "function": {"name": name, "arguments": ""}}
+            first = {
+                "index": index,
+                "id": f"call_fake{len(chunks)}",
+                "type": "function",
+                "function": {"name": name, "arguments": ""},
+            }
             chunks.append(chunk({"tool_calls": [first]}))
             for i in range(0, len(arguments), 5):
-                chunks.append(chunk({"tool_calls": [{"index": index, "function": {"arguments": arguments[i : i + 5]}}]}))
+                chunks.append(
+                    chunk({"tool_calls": [{"index": index, "function": {"arguments": arguments[i : i + 5]}}]})
+                )
         finish = reply.finish_reason or ("tool_calls" if reply.tool_calls else "stop")
         chunks.append(chunk({}, finish))
         completion = len(text or "") // 4 + sum(len(a) for _, a in reply.tool_calls) // 4
         chunks.append(
-            {"id": "chatcmpl-fake", "object": "chat.completion.chunk", "model": request["model"], "choices": [],
-             "usage": {"prompt_tokens": 100, "completion_tokens": completion, "total_tokens": 100 + completion}}
+            {
+                "id": "chatcmpl-fake",
+                "object": "chat.completion.chunk",
+                "model": request["model"],
+                "choices": [],
+                "usage": {
+                    "prompt_tokens": 100,
+                    "completion_tokens": completion,
+                    "total_tokens": 100 + completion,
+                },
+            }
         )
         return chunks

@@ -83,16 +83,33 @@ SEARCH_THEN_ANSWER = [
 
 def test_assistants_crud_and_pagination(client) -> None:  # type: ignore[no-untyped-def]
     tools = [
-        {"type": "file_search", "file_search": {"max_num_results": 5, "ranking_options": {"ranker": "auto", "score_threshold": 0.2}}},
-        {"type": "function", "function": {"name": "lookup", "parameters": {"type": "object", "properties": {}}}},
+        {
+            "type": "file_search",
+            "file_search": {
+                "max_num_results": 5,
+                "ranking_options": {"ranker": "auto", "score_threshold": 0.2},
+            },
+        },
+        {
+            "type": "function",
+            "function": {"name": "lookup", "parameters": {"type": "object", "properties": {}}},
+        },
     ]
-    a = client.beta.assistants.create(model="gpt-4o", name="A", tools=tools, metadata={"team": "x"}, temperature=0.3)
+    a = client.beta.assistants.create(
+        model="gpt-4o", name="A", tools=tools, metadata={"team": "x"}, temperature=0.3
+    )
     b = client.beta.assistants.create(model="gpt-4o-mini", name="B")
     assert a.object == "assistant" and a.tools[0].file_search.max_num_results == 5
     assert a.tools[1].function.name == "lookup" and a.temperature == 0.3 and a.metadata == {"team": "x"}
 
-    modified = client.beta.assistants.update(a.id, name="A2", instructions="Be brief.", tools=[{"type": "file_search"}])
-    assert (modified.name, modified.instructions, [t.type for t in modified.tools]) == ("A2", "Be brief.", ["file_search"])
+    modified = client.beta.assistants.update(
+        a.id, name="A2", instructions="Be brief.", tools=[{"type": "file_search"}]
+    )
+    assert (modified.name, modified.instructions, [t.type for t in modified.tools]) == (
+        "A2",
+        "Be brief.",
+        ["file_search"],
+    )
     assert client.beta.assistants.retrieve(a.id).name == "A2"
 
     first = client.beta.assistants.list(limit=1)
@@ -114,7 +131,9 @@ def test_the_vector_stores_helper_creates_a_store_with_the_files(client, docs) -
     _, files = docs
     file = files["simple-table.md"]
     assistant = client.beta.assistants.create(
-        model="gpt-4o", tools=[{"type": "file_search"}], tool_resources={"file_search": {"vector_stores": [{"file_ids": [file.id]}]}}
+        model="gpt-4o",
+        tools=[{"type": "file_search"}],
+        tool_resources={"file_search": {"vector_stores": [{"file_ids": [file.id]}]}},
     )
     (store_id,) = assistant.tool_resources.file_search.vector_store_ids
     assert [f.id for f in client.vector_stores.files.list(store_id).data] == [file.id]
@@ -133,9 +152,15 @@ def test_threads_and_messages_keep_their_order_and_metadata(client) -> None:  # 
     page = client.beta.threads.messages.list(thread.id, order="asc", limit=2, after=listed.data[1].id)
     assert [m.content[0].text.value for m in page.data] == ["message 2", "message 3"] and page.has_more
 
-    message = client.beta.threads.messages.create(thread.id, role="user", content=[{"type": "text", "text": "parts"}])
-    assert message.status == "completed" and message.run_id is None and message.content[0].text.annotations == []
-    assert client.beta.threads.messages.update(message.id, thread_id=thread.id, metadata={"k": "v"}).metadata == {"k": "v"}
+    message = client.beta.threads.messages.create(
+        thread.id, role="user", content=[{"type": "text", "text": "parts"}]
+    )
+    assert (
+        message.status == "completed" and message.run_id is None and message.content[0].text.annotations == []
+    )
+    assert client.beta.threads.messages.update(
+        message.id, thread_id=thread.id, metadata={"k": "v"}
+    ).metadata == {"k": "v"}
     assert client.beta.threads.messages.delete(message.id, thread_id=thread.id).deleted
 
     assert client.beta.threads.update(thread.id, metadata={"topic": "done"}).metadata == {"topic": "done"}
@@ -150,7 +175,9 @@ def test_threads_and_messages_keep_their_order_and_metadata(client) -> None:  # 
 def test_a_question_answered_in_one_document_cites_that_document(client, docs, librarian) -> None:  # type: ignore[no-untyped-def]
     _, files = docs
     run = client.beta.threads.create_and_run_poll(
-        assistant_id=librarian.id, thread={"messages": [{"role": "user", "content": QUESTION}]}, poll_interval_ms=100
+        assistant_id=librarian.id,
+        thread={"messages": [{"role": "user", "content": QUESTION}]},
+        poll_interval_ms=100,
     )
     assert run.status == "completed", run.last_error
     assert run.usage.prompt_tokens > 0 and run.usage.completion_tokens > 0
@@ -169,19 +196,31 @@ def test_a_question_answered_in_one_document_cites_that_document(client, docs, l
 
 
 def test_run_steps_show_file_search_results_and_usage(client, docs, librarian) -> None:  # type: ignore[no-untyped-def]
-    thread = client.beta.threads.create(messages=[{"role": "user", "content": "What does the test email say about roses?"}])
-    run = client.beta.threads.runs.create_and_poll(thread_id=thread.id, assistant_id=librarian.id, poll_interval_ms=100)
+    thread = client.beta.threads.create(
+        messages=[{"role": "user", "content": "What does the test email say about roses?"}]
+    )
+    run = client.beta.threads.runs.create_and_poll(
+        thread_id=thread.id, assistant_id=librarian.id, poll_interval_ms=100
+    )
     assert run.status == "completed"
 
-    steps = client.beta.threads.runs.steps.list(run.id, thread_id=thread.id, order="asc", include=[CONTENT]).data
-    assert [(s.type, s.status) for s in steps] == [("tool_calls", "completed"), ("message_creation", "completed")]
+    steps = client.beta.threads.runs.steps.list(
+        run.id, thread_id=thread.id, order="asc", include=[CONTENT]
+    ).data
+    assert [(s.type, s.status) for s in steps] == [
+        ("tool_calls", "completed"),
+        ("message_creation", "completed"),
+    ]
     (call,) = steps[0].step_details.tool_calls
     assert call.type == "file_search"
     assert call.file_search.ranking_options.ranker == "auto"
     results = call.file_search.results
     assert results[0].file_name == "fake-email.eml" and 0 <= results[0].score <= 1
     assert "Roses are red" in results[0].content[0].text
-    assert steps[1].step_details.message_creation.message_id == client.beta.threads.messages.list(thread.id).data[0].id
+    assert (
+        steps[1].step_details.message_creation.message_id
+        == client.beta.threads.messages.list(thread.id).data[0].id
+    )
     assert run.usage.total_tokens == sum(s.usage.total_tokens for s in steps)
 
     plain = client.beta.threads.runs.steps.retrieve(steps[0].id, thread_id=thread.id, run_id=run.id)
@@ -190,7 +229,9 @@ def test_run_steps_show_file_search_results_and_usage(client, docs, librarian) -
         client.beta.threads.runs.steps.list(run.id, thread_id=thread.id, include=["nonsense"])  # type: ignore[list-item]
 
     assert [r.id for r in client.beta.threads.runs.list(thread.id).data] == [run.id]
-    assert client.beta.threads.runs.update(run.id, thread_id=thread.id, metadata={"k": "v"}).metadata == {"k": "v"}
+    assert client.beta.threads.runs.update(run.id, thread_id=thread.id, metadata={"k": "v"}).metadata == {
+        "k": "v"
+    }
 
 
 def test_a_streamed_run_follows_openai_event_order(client, librarian) -> None:  # type: ignore[no-untyped-def]
@@ -225,7 +266,10 @@ def test_create_thread_and_run_streams_the_new_thread_first(client, librarian) -
 
 def test_a_file_attached_to_a_message_is_searched_in_the_threads_own_store(client, docs) -> None:  # type: ignore[no-untyped-def]
     note = client.files.create(
-        file=("note.txt", b"The lighthouse keeper of Skerryvore is called Agnes Murdoch. She paints the lamp room blue."),
+        file=(
+            "note.txt",
+            b"The lighthouse keeper of Skerryvore is called Agnes Murdoch. She paints the lamp room blue.",
+        ),
         purpose="assistants",
     )
     assistant = client.beta.assistants.create(model="gpt-4o", tools=[{"type": "file_search"}])
@@ -241,7 +285,9 @@ def test_a_file_attached_to_a_message_is_searched_in_the_threads_own_store(clien
     (store_id,) = thread.tool_resources.file_search.vector_store_ids
     store = client.vector_stores.retrieve(store_id)
     assert store.expires_after is not None and store.expires_after.days == 7
-    run = client.beta.threads.runs.create_and_poll(thread_id=thread.id, assistant_id=assistant.id, poll_interval_ms=100)
+    run = client.beta.threads.runs.create_and_poll(
+        thread_id=thread.id, assistant_id=assistant.id, poll_interval_ms=100
+    )
     assert run.status == "completed"
     text = client.beta.threads.messages.list(thread.id).data[0].content[0].text
     assert "Agnes Murdoch" in text.value

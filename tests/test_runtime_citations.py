@@ -40,7 +40,12 @@ def test_responses_text_drops_markers_and_cites_their_position() -> None:
     feed(stream, DELTAS)
     assert stream.text == "Carrow Road. Also Bangor end."
     assert [c.start for c in stream.citations] == [len("Carrow Road"), len("Carrow Road. Also Bangor")]
-    assert stream.citations[1].responses() == {"type": "file_citation", "file_id": "file-b", "filename": "b.txt", "index": 24}
+    assert stream.citations[1].responses() == {
+        "type": "file_citation",
+        "file_id": "file-b",
+        "filename": "b.txt",
+        "index": 24,
+    }
 
 
 def _after_search(question: str, passages: list[tuple[str, str]]) -> ChatRequest:
@@ -58,16 +63,23 @@ def _after_search(question: str, passages: list[tuple[str, str]]) -> ChatRequest
 
 
 def _answer(request: ChatRequest) -> str:
-    return "".join(d.text for d in ExtractiveProvider(context_tokens=8000).stream(request) if isinstance(d, TextDelta))
+    return "".join(
+        d.text for d in ExtractiveProvider(context_tokens=8000).stream(request) if isinstance(d, TextDelta)
+    )
 
 
 def test_the_extractive_model_searches_with_the_latest_question_first(assets_ready: None) -> None:
     request = ChatRequest(
         model="gpt-4o",
-        messages=[{"role": "user", "content": "old question"}, {"role": "user", "content": "Where is Carrow Road?"}],
+        messages=[
+            {"role": "user", "content": "old question"},
+            {"role": "user", "content": "Where is Carrow Road?"},
+        ],
         tools=[FILE_SEARCH_FUNCTION],
     )
-    (call,) = [d for d in ExtractiveProvider(context_tokens=8000).stream(request) if isinstance(d, ToolCallDelta)]
+    (call,) = [
+        d for d in ExtractiveProvider(context_tokens=8000).stream(request) if isinstance(d, ToolCallDelta)
+    ]
     assert call.name == "file_search" and json.loads(call.arguments) == {"queries": ["Where is Carrow Road?"]}
 
 
@@ -77,7 +89,10 @@ def test_the_extractive_model_quotes_the_matching_sentence_and_cites_it(assets_r
             "When was Iwan Roberts born?",
             [
                 ("【0:0†club.txt】", "Norwich City play at Carrow Road. The club was founded in 1902."),
-                ("【0:1†roberts.txt】", "He scored often. Iwan Wyn Roberts (born 26 June 1968) is a Welsh footballer."),
+                (
+                    "【0:1†roberts.txt】",
+                    "He scored often. Iwan Wyn Roberts (born 26 June 1968) is a Welsh footballer.",
+                ),
             ],
         )
     )
@@ -86,7 +101,12 @@ def test_the_extractive_model_quotes_the_matching_sentence_and_cites_it(assets_r
 
 
 def test_a_list_is_quoted_with_its_heading(assets_ready: None) -> None:
-    answer = _answer(_after_search("What are the important points?", [("【0:0†mail.eml】", "Hello.\n\nImportant points:\n\n- Roses are red\n- Violets are blue")]))
+    answer = _answer(
+        _after_search(
+            "What are the important points?",
+            [("【0:0†mail.eml】", "Hello.\n\nImportant points:\n\n- Roses are red\n- Violets are blue")],
+        )
+    )
     assert '"Important points: Roses are red; Violets are blue."' in answer
 
 
@@ -103,6 +123,9 @@ def test_truncation_drops_the_oldest_groups_first(assets_ready: None) -> None:
     assert tokens.truncate_oldest(head, groups, one, "gpt-4o") is None
 
 
-@pytest.mark.parametrize(("model", "encoding"), [("gpt-4o-mini", "o200k_base"), ("gpt-4", "cl100k_base"), ("llama3", "cl100k_base")])
+@pytest.mark.parametrize(
+    ("model", "encoding"),
+    [("gpt-4o-mini", "o200k_base"), ("gpt-4", "cl100k_base"), ("llama3", "cl100k_base")],
+)
 def test_token_counts_use_the_models_encoding(assets_ready: None, model: str, encoding: str) -> None:
     assert tokens.encoding_for(model).name == encoding

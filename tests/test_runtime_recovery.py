@@ -48,7 +48,10 @@ def _serve(data_dir: Path, port: int, llm: FakeLLM) -> subprocess.Popen:
 
 def _stream_quietly(client: openai.OpenAI, thread_id: str, assistant_id: str) -> None:
     # The server is killed under it: how the client notices is its own business.
-    with contextlib.suppress(Exception), client.beta.threads.runs.stream(thread_id=thread_id, assistant_id=assistant_id) as stream:
+    with (
+        contextlib.suppress(Exception),
+        client.beta.threads.runs.stream(thread_id=thread_id, assistant_id=assistant_id) as stream,
+    ):
         stream.until_done()
 
 
@@ -64,7 +67,9 @@ def test_runs_interrupted_by_a_kill_complete_after_restart(assets_ready: None, t
         polled = client.beta.threads.create(messages=[{"role": "user", "content": "Polled question"}])
         streamed = client.beta.threads.create(messages=[{"role": "user", "content": "Streamed question"}])
         run = client.beta.threads.runs.create(thread_id=polled.id, assistant_id=assistant.id)
-        threading.Thread(target=_stream_quietly, args=(client, streamed.id, assistant.id), daemon=True).start()
+        threading.Thread(
+            target=_stream_quietly, args=(client, streamed.id, assistant.id), daemon=True
+        ).start()
 
         deadline = time.time() + 60
         while time.time() < deadline and not all(

@@ -65,7 +65,9 @@ def test_a_response_cites_the_document_that_answers(client, docs) -> None:  # ty
     assert message.type == "message" and message.role == "assistant" and message.status == "completed"
     assert "Anna Pavlovna" in response.output_text and "【" not in response.output_text
     assert text.annotations[0].type == "file_citation"
-    assert text.annotations[0].file_id == book.id and text.annotations[0].filename == "book-war-and-peace-1p.txt"
+    assert (
+        text.annotations[0].file_id == book.id and text.annotations[0].filename == "book-war-and-peace-1p.txt"
+    )
     assert all(0 < a.index <= len(text.text) for a in text.annotations)
     assert response.usage.input_tokens > 0 and response.usage.output_tokens > 0
     assert response.usage.total_tokens == response.usage.input_tokens + response.usage.output_tokens
@@ -73,7 +75,9 @@ def test_a_response_cites_the_document_that_answers(client, docs) -> None:  # ty
 
 def test_search_results_are_shown_only_when_included(client, docs) -> None:  # type: ignore[no-untyped-def]
     store, _ = docs
-    response = client.responses.create(model="gpt-4o", input="How much do Juicy Apples cost?", tools=[search_tool(store)])
+    response = client.responses.create(
+        model="gpt-4o", input="How much do Juicy Apples cost?", tools=[search_tool(store)]
+    )
     assert response.output[0].results is None
     assert "1.99" in response.output_text
     again = client.responses.retrieve(response.id, include=["file_search_call.results"])
@@ -87,9 +91,15 @@ def test_filters_and_hybrid_weights_reach_the_retriever(client, docs) -> None:  
         store,
         max_num_results=3,
         filters={"type": "eq", "key": "kind", "value": "email"},
-        ranking_options={"ranker": "auto", "score_threshold": 0.0, "hybrid_search": {"embedding_weight": 1.0, "text_weight": 0.5}},
+        ranking_options={
+            "ranker": "auto",
+            "score_threshold": 0.0,
+            "hybrid_search": {"embedding_weight": 1.0, "text_weight": 0.5},
+        },
     )
-    response = client.responses.create(model="gpt-4o", input=QUESTION, tools=[tool], include=["file_search_call.results"])
+    response = client.responses.create(
+        model="gpt-4o", input=QUESTION, tools=[tool], include=["file_search_call.results"]
+    )
     results = response.output[0].results
     assert results and {r.filename for r in results} == {"fake-email.eml"}
     assert response.tools[0].filters.value == "email"
@@ -101,11 +111,17 @@ def test_a_streamed_response_follows_the_documented_event_order(client, docs) ->
         events = list(stream)
         final = stream.get_final_response()
     kinds = [e.type for e in events]
-    folded = ["text" if k in ("response.output_text.delta", "response.output_text.annotation.added") else k for k in kinds]
+    folded = [
+        "text" if k in ("response.output_text.delta", "response.output_text.annotation.added") else k
+        for k in kinds
+    ]
     assert [k for i, k in enumerate(folded) if i == 0 or k != folded[i - 1]] == SEARCH_THEN_ANSWER
     assert [e.sequence_number for e in events] == list(range(len(events)))
     started = [e.item for e in events if e.type == "response.output_item.added"]
-    assert [(i.type, i.status) for i in started] == [("file_search_call", "in_progress"), ("message", "in_progress")]
+    assert [(i.type, i.status) for i in started] == [
+        ("file_search_call", "in_progress"),
+        ("message", "in_progress"),
+    ]
     assert started[1].content == []  # each event shows the item as it was then
     assert "".join(e.delta for e in events if e.type == "response.output_text.delta") == final.output_text
     added = [e.annotation for e in events if e.type == "response.output_text.annotation.added"]
@@ -116,14 +132,23 @@ def test_a_streamed_response_follows_the_documented_event_order(client, docs) ->
 
 def test_previous_response_id_carries_the_conversation_on(client, docs) -> None:  # type: ignore[no-untyped-def]
     store, _ = docs
-    first = client.responses.create(model="gpt-4o", input=QUESTION, tools=[search_tool(store)], instructions="Be precise.")
+    first = client.responses.create(
+        model="gpt-4o", input=QUESTION, tools=[search_tool(store)], instructions="Be precise."
+    )
     second = client.responses.create(
-        model="gpt-4o", input="What are the important points of the test email?", previous_response_id=first.id, tools=[search_tool(store)]
+        model="gpt-4o",
+        input="What are the important points of the test email?",
+        previous_response_id=first.id,
+        tools=[search_tool(store)],
     )
     assert second.previous_response_id == first.id and second.instructions is None
     assert "Roses are red" in second.output_text
     (item,) = client.responses.input_items.list(second.id).data
-    assert item.type == "message" and item.role == "user" and item.content[0].text == "What are the important points of the test email?"
+    assert (
+        item.type == "message"
+        and item.role == "user"
+        and item.content[0].text == "What are the important points of the test email?"
+    )
 
     assert client.responses.delete(second.id) is None
     with pytest.raises(openai.NotFoundError):
@@ -141,7 +166,9 @@ def test_an_unstored_response_is_not_kept(client) -> None:  # type: ignore[no-un
 
 def test_a_background_response_is_polled_to_completion(client, docs) -> None:  # type: ignore[no-untyped-def]
     store, _ = docs
-    response = client.responses.create(model="gpt-4o", input=QUESTION, tools=[search_tool(store)], background=True)
+    response = client.responses.create(
+        model="gpt-4o", input=QUESTION, tools=[search_tool(store)], background=True
+    )
     assert response.status == "queued" and response.background
     deadline = time.time() + 60
     while response.status in ("queued", "in_progress") and time.time() < deadline:
@@ -161,16 +188,21 @@ def test_requests_the_server_cannot_serve_are_rejected_clearly(client) -> None: 
     conversation = client.conversations.create()
     first = client.responses.create(model="gpt-4o", input="Hi")
     with pytest.raises(openai.BadRequestError, match="not both"):
-        client.responses.create(model="gpt-4o", input="Hi", previous_response_id=first.id, conversation=conversation.id)
+        client.responses.create(
+            model="gpt-4o", input="Hi", previous_response_id=first.id, conversation=conversation.id
+        )
 
 
 def test_a_conversation_collects_the_items_of_its_responses(client, docs) -> None:  # type: ignore[no-untyped-def]
     store, files = docs
     conversation = client.conversations.create(
-        metadata={"topic": "books"}, items=[{"type": "message", "role": "user", "content": "I am reading War and Peace."}]
+        metadata={"topic": "books"},
+        items=[{"type": "message", "role": "user", "content": "I am reading War and Peace."}],
     )
     assert conversation.object == "conversation" and conversation.metadata == {"topic": "books"}
-    response = client.responses.create(model="gpt-4o", input=QUESTION, conversation=conversation.id, tools=[search_tool(store)])
+    response = client.responses.create(
+        model="gpt-4o", input=QUESTION, conversation=conversation.id, tools=[search_tool(store)]
+    )
     assert response.conversation.id == conversation.id
 
     items = client.conversations.items.list(conversation.id, order="asc").data
@@ -183,19 +215,31 @@ def test_a_conversation_collects_the_items_of_its_responses(client, docs) -> Non
     assert items[3].content[0].text == response.output_text
     assert items[3].content[0].annotations[0].file_id == files["book-war-and-peace-1p.txt"].id
 
-    follow_up = client.responses.create(model="gpt-4o", input="What are the important points of the test email?", conversation=conversation.id, tools=[search_tool(store)])
+    follow_up = client.responses.create(
+        model="gpt-4o",
+        input="What are the important points of the test email?",
+        conversation=conversation.id,
+        tools=[search_tool(store)],
+    )
     assert "Roses are red" in follow_up.output_text
     newest = client.conversations.items.list(conversation.id, limit=1)
     assert newest.data[0].type == "message" and newest.data[0].role == "assistant" and newest.has_more
 
-    added = client.conversations.items.create(conversation.id, items=[{"type": "message", "role": "user", "content": "Thanks!"}])
+    added = client.conversations.items.create(
+        conversation.id, items=[{"type": "message", "role": "user", "content": "Thanks!"}]
+    )
     (thanks,) = added.data
-    assert client.conversations.items.retrieve(thanks.id, conversation_id=conversation.id).content[0].text == "Thanks!"
+    assert (
+        client.conversations.items.retrieve(thanks.id, conversation_id=conversation.id).content[0].text
+        == "Thanks!"
+    )
     assert client.conversations.items.delete(thanks.id, conversation_id=conversation.id).id == conversation.id
     with pytest.raises(openai.NotFoundError):
         client.conversations.items.retrieve(thanks.id, conversation_id=conversation.id)
 
-    assert client.conversations.update(conversation.id, metadata={"topic": "done"}).metadata == {"topic": "done"}
+    assert client.conversations.update(conversation.id, metadata={"topic": "done"}).metadata == {
+        "topic": "done"
+    }
     assert client.conversations.delete(conversation.id).deleted
     with pytest.raises(openai.NotFoundError):
         client.conversations.retrieve(conversation.id)

@@ -70,7 +70,9 @@ def script(llm: FakeLLM) -> Iterator[FakeLLM]:
 @pytest.fixture(scope="module")
 def book(client):  # type: ignore[no-untyped-def]
     """A store holding one small real document."""
-    f = client.files.create(file=("war-and-peace.txt", (DOCS / "book-war-and-peace-1p.txt").read_bytes()), purpose="assistants")
+    f = client.files.create(
+        file=("war-and-peace.txt", (DOCS / "book-war-and-peace-1p.txt").read_bytes()), purpose="assistants"
+    )
     store = client.vector_stores.create(name="book", file_ids=[f.id])
     wait_for_store(client, store.id)
     return store, f
@@ -78,12 +80,17 @@ def book(client):  # type: ignore[no-untyped-def]
 
 @pytest.fixture(scope="module")
 def weather_assistant(client):  # type: ignore[no-untyped-def]
-    return client.beta.assistants.create(model="gpt-4o", instructions="You report the weather.", tools=[WEATHER])
+    return client.beta.assistants.create(
+        model="gpt-4o", instructions="You report the weather.", tools=[WEATHER]
+    )
 
 
 def ask(client, assistant_id: str, question: str, **run):  # type: ignore[no-untyped-def]
     return client.beta.threads.create_and_run_poll(
-        assistant_id=assistant_id, thread={"messages": [{"role": "user", "content": question}]}, poll_interval_ms=50, **run
+        assistant_id=assistant_id,
+        thread={"messages": [{"role": "user", "content": question}]},
+        poll_interval_ms=50,
+        **run,
     )
 
 
@@ -134,7 +141,9 @@ def test_a_model_mapped_to_extractive_never_calls_the_upstream(client, script) -
 # --- function calling -----------------------------------------------------------------------------
 
 
-def test_a_function_call_waits_for_its_output_then_the_model_answers_with_it(client, weather_assistant, script) -> None:  # type: ignore[no-untyped-def]
+def test_a_function_call_waits_for_its_output_then_the_model_answers_with_it(
+    client, weather_assistant, script
+) -> None:  # type: ignore[no-untyped-def]
     script.push(Reply(tool_calls=[("get_weather", '{"city": "Paris"}')]), Reply(text="It is sunny in Paris."))
     run = ask(client, weather_assistant.id, "What is the weather in Paris?")
     assert run.status == "requires_action"
@@ -144,7 +153,10 @@ def test_a_function_call_waits_for_its_output_then_the_model_answers_with_it(cli
     assert json.loads(call.function.arguments) == {"city": "Paris"}
 
     run = client.beta.threads.runs.submit_tool_outputs_and_poll(
-        run_id=run.id, thread_id=run.thread_id, tool_outputs=[{"tool_call_id": call.id, "output": "sunny, 24C"}], poll_interval_ms=50
+        run_id=run.id,
+        thread_id=run.thread_id,
+        tool_outputs=[{"tool_call_id": call.id, "output": "sunny, 24C"}],
+        poll_interval_ms=50,
     )
     assert run.status == "completed"
     assert text_of(client, run) == "It is sunny in Paris."
@@ -169,7 +181,9 @@ def test_parallel_tool_calls_are_answered_together(client, weather_assistant, sc
 
     with pytest.raises(openai.BadRequestError, match="missing"):
         client.beta.threads.runs.submit_tool_outputs(
-            run_id=run.id, thread_id=run.thread_id, tool_outputs=[{"tool_call_id": calls[0].id, "output": "sunny"}]
+            run_id=run.id,
+            thread_id=run.thread_id,
+            tool_outputs=[{"tool_call_id": calls[0].id, "output": "sunny"}],
         )
     run = client.beta.threads.runs.submit_tool_outputs_and_poll(
         run_id=run.id,
@@ -185,7 +199,12 @@ def test_parallel_tool_calls_are_answered_together(client, weather_assistant, sc
 
 def test_a_forced_tool_choice_reaches_the_model(client, weather_assistant, script) -> None:  # type: ignore[no-untyped-def]
     script.push(Reply(tool_calls=[("get_weather", '{"city": "Oslo"}')]))
-    run = ask(client, weather_assistant.id, "Oslo?", tool_choice={"type": "function", "function": {"name": "get_weather"}})
+    run = ask(
+        client,
+        weather_assistant.id,
+        "Oslo?",
+        tool_choice={"type": "function", "function": {"name": "get_weather"}},
+    )
     assert run.status == "requires_action"
     assert script.requests[0]["tool_choice"] == {"type": "function", "function": {"name": "get_weather"}}
     run = client.beta.threads.runs.cancel(run.id, thread_id=run.thread_id)
@@ -206,7 +225,9 @@ def test_a_run_waiting_for_tool_outputs_expires(client, server, weather_assistan
     assert run.status == "expired" and run.required_action is None
     with pytest.raises(openai.BadRequestError):
         client.beta.threads.runs.submit_tool_outputs(
-            run_id=run.id, thread_id=run.thread_id, tool_outputs=[{"tool_call_id": "call_x", "output": "late"}]
+            run_id=run.id,
+            thread_id=run.thread_id,
+            tool_outputs=[{"tool_call_id": "call_x", "output": "late"}],
         )
 
 
@@ -216,7 +237,9 @@ def test_a_run_waiting_for_tool_outputs_expires(client, server, weather_assistan
 def test_a_malformed_tool_argument_goes_back_to_the_model_which_recovers(client, book, script) -> None:  # type: ignore[no-untyped-def]
     store, f = book
     assistant = client.beta.assistants.create(
-        model="gpt-4o", tools=[{"type": "file_search"}], tool_resources={"file_search": {"vector_store_ids": [store.id]}}
+        model="gpt-4o",
+        tools=[{"type": "file_search"}],
+        tool_resources={"file_search": {"vector_store_ids": [store.id]}},
     )
     script.push(
         Reply(tool_calls=[("file_search", '{"queries": "Anna')]),
@@ -238,7 +261,10 @@ def test_a_malformed_tool_argument_goes_back_to_the_model_which_recovers(client,
     assert citation.text.startswith("【1:0†")
 
     steps = client.beta.threads.runs.steps.list(
-        run.id, thread_id=run.thread_id, order="asc", include=["step_details.tool_calls[*].file_search.results[*].content"]
+        run.id,
+        thread_id=run.thread_id,
+        order="asc",
+        include=["step_details.tool_calls[*].file_search.results[*].content"],
     ).data
     assert [s.type for s in steps] == ["tool_calls", "tool_calls", "message_creation"]
     assert steps[0].step_details.tool_calls[0].file_search.results == []
@@ -258,7 +284,9 @@ def test_a_transient_upstream_error_is_retried(client, weather_assistant, script
     assert len(script.requests) == 2
 
 
-def test_an_upstream_that_keeps_refusing_fails_the_run_with_last_error(client, server, weather_assistant, script) -> None:  # type: ignore[no-untyped-def]
+def test_an_upstream_that_keeps_refusing_fails_the_run_with_last_error(
+    client, server, weather_assistant, script
+) -> None:  # type: ignore[no-untyped-def]
     attempts = server.core.settings.upstream_retries + 1
     script.push(*[Reply(status=429)] * attempts)
     run = ask(client, weather_assistant.id, "Hello?")
@@ -276,20 +304,29 @@ def test_a_long_stream_is_relayed_delta_by_delta_in_openai_order(client, weather
     script.push(Reply(text=long_text, chunk_chars=10))
     thread = client.beta.threads.create(messages=[{"role": "user", "content": "Talk a lot."}])
     recorder = Recorder()
-    with client.beta.threads.runs.stream(thread_id=thread.id, assistant_id=weather_assistant.id, event_handler=recorder) as stream:
+    with client.beta.threads.runs.stream(
+        thread_id=thread.id, assistant_id=weather_assistant.id, event_handler=recorder
+    ) as stream:
         stream.until_done()
         run = stream.get_final_run()
     assert run.status == "completed"
     assert recorder.text == long_text
     assert recorder.events.count("thread.message.delta") >= len(long_text) // 10
-    assert collapse(recorder.events) == ["thread.run.created", "thread.run.queued", "thread.run.in_progress", *ANSWER_EVENTS]
+    assert collapse(recorder.events) == [
+        "thread.run.created",
+        "thread.run.queued",
+        "thread.run.in_progress",
+        *ANSWER_EVENTS,
+    ]
 
 
 def test_streamed_tool_outputs_continue_the_run_in_openai_order(client, weather_assistant, script) -> None:  # type: ignore[no-untyped-def]
     script.push(Reply(tool_calls=[("get_weather", '{"city": "Bergen"}')]), Reply(text="Rainy."))
     thread = client.beta.threads.create(messages=[{"role": "user", "content": "Bergen?"}])
     first = Recorder()
-    with client.beta.threads.runs.stream(thread_id=thread.id, assistant_id=weather_assistant.id, event_handler=first) as stream:
+    with client.beta.threads.runs.stream(
+        thread_id=thread.id, assistant_id=weather_assistant.id, event_handler=first
+    ) as stream:
         stream.until_done()
         run = stream.get_final_run()
     assert collapse(first.events) == [
@@ -304,7 +341,10 @@ def test_streamed_tool_outputs_continue_the_run_in_openai_order(client, weather_
     call = run.required_action.submit_tool_outputs.tool_calls[0]
     second = Recorder()
     with client.beta.threads.runs.submit_tool_outputs_stream(
-        run_id=run.id, thread_id=thread.id, tool_outputs=[{"tool_call_id": call.id, "output": "rain"}], event_handler=second
+        run_id=run.id,
+        thread_id=thread.id,
+        tool_outputs=[{"tool_call_id": call.id, "output": "rain"}],
+        event_handler=second,
     ) as stream:
         stream.until_done()
     assert collapse(second.events) == [
@@ -379,7 +419,11 @@ def test_a_response_function_call_is_answered_in_the_next_response(client, scrip
     first = client.responses.create(model="gpt-4o", input="Weather in Paris?", tools=[tool])
     assert first.status == "completed"
     (call,) = first.output
-    assert call.type == "function_call" and call.name == "get_weather" and json.loads(call.arguments) == {"city": "Paris"}
+    assert (
+        call.type == "function_call"
+        and call.name == "get_weather"
+        and json.loads(call.arguments) == {"city": "Paris"}
+    )
 
     with pytest.raises(openai.BadRequestError, match="No tool output"):
         client.responses.create(model="gpt-4o", previous_response_id=first.id, input="Well?", tools=[tool])
@@ -409,7 +453,10 @@ def test_run_options_override_the_assistant(client, weather_assistant, script) -
     )
     assert run.status == "completed" and run.tools == [] and run.temperature == 0.2
     sent = script.requests[0]
-    assert sent["messages"][0] == {"role": "system", "content": "You report the weather.\n\nAnswer in French."}
+    assert sent["messages"][0] == {
+        "role": "system",
+        "content": "You report the weather.\n\nAnswer in French.",
+    }
     assert [m["content"] for m in sent["messages"][1:]] == ["First.", "Second."]
     assert "tools" not in sent and sent["temperature"] == 0.2
 

@@ -14,12 +14,16 @@ router = APIRouter(tags=["assistants"])
 
 
 @router.post("/assistants", response_model=schemas.AssistantObject)
-def create_assistant(body: schemas.CreateAssistantRequest, core: CoreDep, principal: PrincipalDep) -> schemas.AssistantObject:
+def create_assistant(
+    body: schemas.CreateAssistantRequest, core: CoreDep, principal: PrincipalDep
+) -> schemas.AssistantObject:
     return AssistantService(core).create(principal.project_id, body)
 
 
 @router.get("/assistants", response_model=common.ListPage[schemas.AssistantObject])
-def list_assistants(core: CoreDep, principal: PrincipalDep, params: ListDep) -> common.ListPage[schemas.AssistantObject]:
+def list_assistants(
+    core: CoreDep, principal: PrincipalDep, params: ListDep
+) -> common.ListPage[schemas.AssistantObject]:
     items, has_more = AssistantService(core).list(
         principal.project_id, limit=params.limit, order=params.order, after=params.after, before=params.before
     )

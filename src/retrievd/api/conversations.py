@@ -22,7 +22,9 @@ def create_conversation(
 
 
 @router.get("/conversations/{conversation_id}", response_model=schemas.ConversationObject)
-def retrieve_conversation(conversation_id: str, core: CoreDep, principal: PrincipalDep) -> schemas.ConversationObject:
+def retrieve_conversation(
+    conversation_id: str, core: CoreDep, principal: PrincipalDep
+) -> schemas.ConversationObject:
     return ConversationService(core).get(principal.project_id, conversation_id)
 
 
@@ -41,7 +43,11 @@ def delete_conversation(conversation_id: str, core: CoreDep, principal: Principa
 
 @router.post("/conversations/{conversation_id}/items", response_model=schemas.ItemList)
 def create_items(
-    conversation_id: str, body: schemas.CreateItemsRequest, core: CoreDep, principal: PrincipalDep, include: IncludeDep
+    conversation_id: str,
+    body: schemas.CreateItemsRequest,
+    core: CoreDep,
+    principal: PrincipalDep,
+    include: IncludeDep,
 ) -> schemas.ItemList:
     return ConversationService(core).add_items(principal.project_id, conversation_id, body, include)
 
@@ -62,10 +68,14 @@ def list_items(
 
 
 @router.get("/conversations/{conversation_id}/items/{item_id}")
-def retrieve_item(conversation_id: str, item_id: str, core: CoreDep, principal: PrincipalDep, include: IncludeDep) -> dict[str, Any]:
+def retrieve_item(
+    conversation_id: str, item_id: str, core: CoreDep, principal: PrincipalDep, include: IncludeDep
+) -> dict[str, Any]:
     return ConversationService(core).get_item(principal.project_id, conversation_id, item_id, include)
 
 
 @router.delete("/conversations/{conversation_id}/items/{item_id}", response_model=schemas.ConversationObject)
-def delete_item(conversation_id: str, item_id: str, core: CoreDep, principal: PrincipalDep) -> schemas.ConversationObject:
+def delete_item(
+    conversation_id: str, item_id: str, core: CoreDep, principal: PrincipalDep
+) -> schemas.ConversationObject:
     return ConversationService(core).delete_item(principal.project_id, conversation_id, item_id)

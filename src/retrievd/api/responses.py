@@ -29,7 +29,9 @@ def create_response(body: schemas.CreateResponseRequest, core: CoreDep, principa
 
 
 @router.get("/responses/{response_id}")
-def retrieve_response(response_id: str, core: CoreDep, principal: PrincipalDep, include: IncludeDep) -> dict[str, Any]:
+def retrieve_response(
+    response_id: str, core: CoreDep, principal: PrincipalDep, include: IncludeDep
+) -> dict[str, Any]:
     return ResponseService(core).get(principal.project_id, response_id, include)
 
 

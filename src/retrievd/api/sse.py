@@ -30,4 +30,6 @@ def assistant_stream(events: Iterable[tuple[str, Any]]) -> StreamingResponse:
 
 def response_stream(events: Iterable[tuple[str, Any]]) -> StreamingResponse:
     """Responses streams end with their terminal event (response.completed, .failed or .incomplete)."""
-    return StreamingResponse((_frame(n, d) for n, d in events), media_type="text/event-stream", headers=HEADERS)
+    return StreamingResponse(
+        (_frame(n, d) for n, d in events), media_type="text/event-stream", headers=HEADERS
+    )

@@ -29,7 +29,10 @@ def include_param(request: Request) -> tuple[str, ...]:
     values = tuple(request.query_params.getlist("include[]") + request.query_params.getlist("include"))
     for value in values:
         if value != FILE_SEARCH_CONTENT:
-            raise invalid(f"Invalid value for 'include': '{value}'. Supported: '{FILE_SEARCH_CONTENT}'.", param="include")
+            raise invalid(
+                f"Invalid value for 'include': '{value}'. Supported: '{FILE_SEARCH_CONTENT}'.",
+                param="include",
+            )
     return values
 
 
@@ -44,7 +47,9 @@ def _run_or_stream(result: Any) -> Any:
 
 
 @router.post("/threads", response_model=schemas.ThreadObject)
-def create_thread(core: CoreDep, principal: PrincipalDep, body: schemas.CreateThreadRequest | None = None) -> schemas.ThreadObject:
+def create_thread(
+    core: CoreDep, principal: PrincipalDep, body: schemas.CreateThreadRequest | None = None
+) -> schemas.ThreadObject:
     return ThreadService(core).create(principal.project_id, body or schemas.CreateThreadRequest())
 
 
@@ -100,19 +105,27 @@ def list_messages(
 
 
 @router.get("/threads/{thread_id}/messages/{message_id}", response_model=schemas.MessageObject)
-def retrieve_message(thread_id: str, message_id: str, core: CoreDep, principal: PrincipalDep) -> schemas.MessageObject:
+def retrieve_message(
+    thread_id: str, message_id: str, core: CoreDep, principal: PrincipalDep
+) -> schemas.MessageObject:
     return MessageService(core).get(principal.project_id, thread_id, message_id)
 
 
 @router.post("/threads/{thread_id}/messages/{message_id}", response_model=schemas.MessageObject)
 def modify_message(
-    thread_id: str, message_id: str, body: schemas.ModifyMetadataRequest, core: CoreDep, principal: PrincipalDep
+    thread_id: str,
+    message_id: str,
+    body: schemas.ModifyMetadataRequest,
+    core: CoreDep,
+    principal: PrincipalDep,
 ) -> schemas.MessageObject:
     return MessageService(core).modify(principal.project_id, thread_id, message_id, body.metadata)
 
 
 @router.delete("/threads/{thread_id}/messages/{message_id}", response_model=common.DeletedObject)
-def delete_message(thread_id: str, message_id: str, core: CoreDep, principal: PrincipalDep) -> common.DeletedObject:
+def delete_message(
+    thread_id: str, message_id: str, core: CoreDep, principal: PrincipalDep
+) -> common.DeletedObject:
     MessageService(core).delete(principal.project_id, thread_id, message_id)
     return common.DeletedObject(id=message_id, object="thread.message.deleted")
 
@@ -122,15 +135,26 @@ def delete_message(thread_id: str, message_id: str, core: CoreDep, principal: Pr
 
 @router.post("/threads/{thread_id}/runs", response_model=schemas.RunObject)
 def create_run(
-    thread_id: str, body: schemas.CreateRunRequest, core: CoreDep, principal: PrincipalDep, include: IncludeDep
+    thread_id: str,
+    body: schemas.CreateRunRequest,
+    core: CoreDep,
+    principal: PrincipalDep,
+    include: IncludeDep,
 ) -> Any:
     return _run_or_stream(RunService(core).create(principal.project_id, thread_id, body, include=include))
 
 
 @router.get("/threads/{thread_id}/runs", response_model=common.ListPage[schemas.RunObject])
-def list_runs(thread_id: str, core: CoreDep, principal: PrincipalDep, params: ListDep) -> common.ListPage[schemas.RunObject]:
+def list_runs(
+    thread_id: str, core: CoreDep, principal: PrincipalDep, params: ListDep
+) -> common.ListPage[schemas.RunObject]:
     items, has_more = RunService(core).list(
-        principal.project_id, thread_id, limit=params.limit, order=params.order, after=params.after, before=params.before
+        principal.project_id,
+        thread_id,
+        limit=params.limit,
+        order=params.order,
+        after=params.after,
+        before=params.before,
     )
     return _page(items, has_more)
 

@@ -186,7 +186,10 @@ class _StepWriter:
         return [
             {
                 "type": "text",
-                "text": {"value": self.citations.text, "annotations": [c.assistants() for c in self.citations.citations]},
+                "text": {
+                    "value": self.citations.text,
+                    "annotations": [c.assistants() for c in self.citations.citations],
+                },
             }
         ]
 
@@ -228,7 +231,9 @@ class _StepWriter:
 
 
 class AssistantRunDriver:
-    def __init__(self, core: Core, run_id: str, *, emit: Emit = _discard, include: tuple[str, ...] = ()) -> None:
+    def __init__(
+        self, core: Core, run_id: str, *, emit: Emit = _discard, include: tuple[str, ...] = ()
+    ) -> None:
         self.core = core
         self.run_id = run_id
         self.emit = emit
@@ -244,7 +249,9 @@ class AssistantRunDriver:
         return run
 
     def steps(self, s: Any) -> list[RunStep]:
-        return list(s.execute(select(RunStep).where(RunStep.run_id == self.run_id).order_by(RunStep.id)).scalars())
+        return list(
+            s.execute(select(RunStep).where(RunStep.run_id == self.run_id).order_by(RunStep.id)).scalars()
+        )
 
     def new_step(self, s: Any, run: Run, kind: str, *, message_id: str | None = None) -> RunStep:
         return RunStep(
@@ -297,7 +304,11 @@ class AssistantRunDriver:
             thread = s.get(Thread, run.thread_id)
             if thread is None:
                 raise _Gone
-            resources = run.tool_resources if run.tool_resources is not None else (assistant.tool_resources if assistant else None)
+            resources = (
+                run.tool_resources
+                if run.tool_resources is not None
+                else (assistant.tool_resources if assistant else None)
+            )
             stores = list(dict.fromkeys(store_ids(resources) + store_ids(thread.tool_resources)))
             snapshot = _RunSnapshot.of(run, stores)
         if started:
@@ -340,7 +351,14 @@ class AssistantRunDriver:
     # --- one model call -----------------------------------------------------------------------
 
     def _request(
-        self, snap: _RunSnapshot, model: Route, steps: list[RunStep], limits: _Limits, *, first: bool, last: bool
+        self,
+        snap: _RunSnapshot,
+        model: Route,
+        steps: list[RunStep],
+        limits: _Limits,
+        *,
+        first: bool,
+        last: bool,
     ) -> ChatRequest | None:
         tools = snap.model_tools()
         tool_choice: Any = snap.chat_tool_choice() if first else "auto"
@@ -354,7 +372,9 @@ class AssistantRunDriver:
         else:
             remaining = None
         tool_tokens = tokens.count_tools(tools, model.model)
-        window_budget = model.provider.context_tokens - min(remaining or COMPLETION_RESERVE, model.provider.context_tokens // 4)
+        window_budget = model.provider.context_tokens - min(
+            remaining or COMPLETION_RESERVE, model.provider.context_tokens // 4
+        )
         budget = window_budget - tool_tokens
         prompt_limited = False
         if snap.max_prompt_tokens is not None:
@@ -367,7 +387,9 @@ class AssistantRunDriver:
             if prompt_limited:
                 self._end_incomplete("max_prompt_tokens")
             else:
-                self.fail("invalid_prompt", "The thread's latest messages do not fit in the model's context window.")
+                self.fail(
+                    "invalid_prompt", "The thread's latest messages do not fit in the model's context window."
+                )
             return None
         return ChatRequest(
             model=model.model,
@@ -386,7 +408,9 @@ class AssistantRunDriver:
         with self.core.db.session() as s:
             messages = list(
                 s.execute(
-                    select(Message).where(Message.thread_id == snap.thread_id, Message.status != "in_progress").order_by(Message.id)
+                    select(Message)
+                    .where(Message.thread_id == snap.thread_id, Message.status != "in_progress")
+                    .order_by(Message.id)
                 ).scalars()
             )
         if snap.truncation.get("type") == "last_messages" and snap.truncation.get("last_messages"):
@@ -398,7 +422,8 @@ class AssistantRunDriver:
         timeline: list[tuple[str, list[dict]]] = []
         for m in messages:
             text = "\n".join(
-                p["text"]["value"] if p.get("type") == "text" else f"[{p.get('type')}]" for p in m.content or ()
+                p["text"]["value"] if p.get("type") == "text" else f"[{p.get('type')}]"
+                for p in m.content or ()
             )
             timeline.append((order_key(m.id), [{"role": m.role, "content": text}]))
         for step in steps:
@@ -410,7 +435,11 @@ class AssistantRunDriver:
                     "role": "assistant",
                     "content": None,
                     "tool_calls": [
-                        {"id": c["id"], "type": "function", "function": {"name": c["name"], "arguments": c["arguments"]}}
+                        {
+                            "id": c["id"],
+                            "type": "function",
+                            "function": {"name": c["name"], "arguments": c["arguments"]},
+                        }
                         for c in answered
                     ],
                 }
@@ -429,8 +458,16 @@ class AssistantRunDriver:
             self.complete_message(writer)  # text that came after the calls
         calls = []
         for call in result.tool_calls:
-            kind = "function" if call.name in snap.function_names else "file_search" if call.name == FILE_SEARCH else "unknown"
-            calls.append({"id": call.id, "type": kind, "name": call.name, "arguments": call.arguments, "output": None})
+            kind = (
+                "function"
+                if call.name in snap.function_names
+                else "file_search"
+                if call.name == FILE_SEARCH
+                else "unknown"
+            )
+            calls.append(
+                {"id": call.id, "type": kind, "name": call.name, "arguments": call.arguments, "output": None}
+            )
         with self.core.db.session() as s:
             step = s.get(RunStep, writer.tool_step.id)
             if step is None:
@@ -470,7 +507,11 @@ class AssistantRunDriver:
                     "type": "submit_tool_outputs",
                     "submit_tool_outputs": {
                         "tool_calls": [
-                            {"id": c["id"], "type": "function", "function": {"name": c["name"], "arguments": c["arguments"]}}
+                            {
+                                "id": c["id"],
+                                "type": "function",
+                                "function": {"name": c["name"], "arguments": c["arguments"]},
+                            }
                             for c in pending
                         ]
                     },
@@ -487,7 +528,9 @@ class AssistantRunDriver:
     def _search(self, snap: _RunSnapshot, arguments: str, turn: int) -> tuple[list[dict], str]:
         assert snap.file_search is not None
         try:
-            passages = file_search(self.core, snap.project_id, snap.file_search, parse_queries(arguments), turn)
+            passages = file_search(
+                self.core, snap.project_id, snap.file_search, parse_queries(arguments), turn
+            )
         except ToolArgumentError as e:
             return [], error_for_model(str(e))
         except Exception as e:  # noqa: BLE001 (an expired store, an index error: the model is told, the run goes on)
@@ -531,7 +574,9 @@ class AssistantRunDriver:
             else:
                 message.status, message.completed_at = "completed", t
             step.status, step.completed_at = "completed", t
-            step.usage = usage_json(usage.prompt_tokens, usage.completion_tokens) if usage else usage_json(0, 0)
+            step.usage = (
+                usage_json(usage.prompt_tokens, usage.completion_tokens) if usage else usage_json(0, 0)
+            )
         self.emit(f"thread.message.{message.status}", message_object(message))
         self._emit_step(step)
         writer.message = writer.message_step = None
@@ -568,7 +613,8 @@ class AssistantRunDriver:
             with self.core.db.session() as s:
                 pending = s.execute(
                     select(func.count()).where(
-                        VectorStoreFile.vector_store_id.in_(vector_store_ids), VectorStoreFile.status == "in_progress"
+                        VectorStoreFile.vector_store_id.in_(vector_store_ids),
+                        VectorStoreFile.status == "in_progress",
                     )
                 ).scalar_one()
             if not pending:
@@ -624,11 +670,18 @@ class AssistantRunDriver:
         self._end("cancelled", step_status="cancelled", message_reason="run_cancelled", cancelled_at=now())
 
     def _end_incomplete(self, reason: str) -> None:
-        self._end("incomplete", step_status="cancelled", message_reason="max_tokens", incomplete_details={"reason": reason})
+        self._end(
+            "incomplete",
+            step_status="cancelled",
+            message_reason="max_tokens",
+            incomplete_details={"reason": reason},
+        )
 
     def fail(self, code: str, message: str) -> None:
         error = {"code": code, "message": message}
-        self._end("failed", step_status="failed", message_reason="run_failed", failed_at=now(), last_error=error)
+        self._end(
+            "failed", step_status="failed", message_reason="run_failed", failed_at=now(), last_error=error
+        )
 
 
 def _next_turn(steps: list[RunStep]) -> int:
@@ -695,7 +748,10 @@ class _RunSnapshot:
             max_completion_tokens=run.max_completion_tokens,
             truncation=run.truncation_strategy or {"type": "auto"},
             file_search=config,
-            ranking_options={"ranker": ranking.get("ranker", "auto"), "score_threshold": float(ranking.get("score_threshold", 0.0))},
+            ranking_options={
+                "ranker": ranking.get("ranker", "auto"),
+                "score_threshold": float(ranking.get("score_threshold", 0.0)),
+            },
         )
 
     @property
@@ -704,7 +760,9 @@ class _RunSnapshot:
 
     def model_tools(self) -> list[dict]:
         out: list[dict] = [FILE_SEARCH_FUNCTION] if self.file_search is not None else []
-        out += [{"type": "function", "function": t["function"]} for t in self.tools if t["type"] == "function"]
+        out += [
+            {"type": "function", "function": t["function"]} for t in self.tools if t["type"] == "function"
+        ]
         return out
 
     def chat_tool_choice(self) -> Any:

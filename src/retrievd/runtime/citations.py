@@ -45,7 +45,12 @@ class Citation:
         }
 
     def responses(self) -> dict:
-        return {"type": "file_citation", "file_id": self.source.file_id, "filename": self.source.filename, "index": self.start}
+        return {
+            "type": "file_citation",
+            "file_id": self.source.file_id,
+            "filename": self.source.filename,
+            "index": self.start,
+        }
 
 
 @dataclass

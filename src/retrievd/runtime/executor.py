@@ -66,7 +66,10 @@ class RuntimeExecutor:
     def start(self) -> None:
         if self.pool is None:
             self.pool = WorkerPool(
-                self.core.queue, runtime_job_handlers(self.core), threads=self.core.settings.runtime_workers, poll_s=1.0
+                self.core.queue,
+                runtime_job_handlers(self.core),
+                threads=self.core.settings.runtime_workers,
+                poll_s=1.0,
             )
             self.pool.start()
 

@@ -50,7 +50,9 @@ def normalize_item(item: Json, param: str) -> Json:
     if kind == "message":
         role = item.get("role")
         if role not in MESSAGE_ROLES:
-            raise invalid(f"Invalid role {role!r}; expected one of {', '.join(MESSAGE_ROLES)}.", param=f"{param}.role")
+            raise invalid(
+                f"Invalid role {role!r}; expected one of {', '.join(MESSAGE_ROLES)}.", param=f"{param}.role"
+            )
         return {
             "id": item.get("id") or sortable_id("msg_"),
             "type": "message",
@@ -181,12 +183,16 @@ def _queries_json(queries: list[str]) -> str:
 
 def conversation_items(s: Session, conversation_id: str) -> list[Json]:
     rows = s.execute(
-        select(ConversationItem.item).where(ConversationItem.conversation_id == conversation_id).order_by(ConversationItem.position)
+        select(ConversationItem.item)
+        .where(ConversationItem.conversation_id == conversation_id)
+        .order_by(ConversationItem.position)
     ).scalars()
     return list(rows)
 
 
-def append_items(s: Session, project_id: str, conversation_id: str, items: list[Json], created_at: int) -> None:
+def append_items(
+    s: Session, project_id: str, conversation_id: str, items: list[Json], created_at: int
+) -> None:
     """Add items at the end of a conversation; an item already in it (same id) is not added twice."""
     last = s.execute(
         select(func.max(ConversationItem.position)).where(ConversationItem.conversation_id == conversation_id)

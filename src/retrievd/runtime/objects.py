@@ -30,7 +30,10 @@ def assistant_object(row: Assistant) -> schemas.AssistantObject:
 
 def thread_object(row: Thread) -> schemas.ThreadObject:
     return schemas.ThreadObject(
-        id=row.id, created_at=row.created_at, tool_resources=row.tool_resources or {}, metadata=row.metadata_ or {}
+        id=row.id,
+        created_at=row.created_at,
+        tool_resources=row.tool_resources or {},
+        metadata=row.metadata_ or {},
     )
 
 
@@ -107,7 +110,10 @@ def tool_call_object(call: dict[str, Any], *, with_content: bool) -> dict[str, A
 
 def step_object(row: RunStep, *, include: list[str] | tuple[str, ...] = ()) -> schemas.RunStepObject:
     if row.type == "message_creation":
-        details: dict[str, Any] = {"type": "message_creation", "message_creation": {"message_id": row.message_id}}
+        details: dict[str, Any] = {
+            "type": "message_creation",
+            "message_creation": {"message_id": row.message_id},
+        }
     else:
         with_content = FILE_SEARCH_CONTENT in include
         details = {

@@ -69,7 +69,8 @@ def wire_item(item: dict[str, Any], include: list[str]) -> dict[str, Any]:
     results = None
     if RESULTS_INCLUDE in include and item.get("results") is not None:
         results = [
-            {k: r.get(k) for k in ("file_id", "filename", "score", "text", "attributes")} for r in item["results"]
+            {k: r.get(k) for k in ("file_id", "filename", "score", "text", "attributes")}
+            for r in item["results"]
         ]
     return {k: item[k] for k in ("id", "type", "status", "queries")} | {"results": results}
 
@@ -176,7 +177,13 @@ class _OutputWriter:
     def on_text(self, delta: str) -> None:
         d = self.driver
         if self.message is None:
-            self.message = {"id": sortable_id("msg_"), "type": "message", "status": "in_progress", "role": "assistant", "content": []}
+            self.message = {
+                "id": sortable_id("msg_"),
+                "type": "message",
+                "status": "in_progress",
+                "role": "assistant",
+                "content": [],
+            }
             d.row.output.append(self.message)
             d.event("response.output_item.added", output_index=self._index(self.message), item=self.message)
             d.event(
@@ -224,8 +231,17 @@ class _OutputWriter:
         }
         item["content"] = [part]
         item["status"] = "incomplete" if incomplete else "completed"
-        d.event("response.output_text.done", item_id=item["id"], output_index=index, content_index=0, text=part["text"], logprobs=[])
-        d.event("response.content_part.done", item_id=item["id"], output_index=index, content_index=0, part=part)
+        d.event(
+            "response.output_text.done",
+            item_id=item["id"],
+            output_index=index,
+            content_index=0,
+            text=part["text"],
+            logprobs=[],
+        )
+        d.event(
+            "response.content_part.done", item_id=item["id"], output_index=index, content_index=0, part=part
+        )
         d.event("response.output_item.done", output_index=index, item=item)
         d.save()
         self.message = None
@@ -236,7 +252,13 @@ class _OutputWriter:
         if item is None:
             self.finish_message()
             if call.name == FILE_SEARCH:
-                item = {"id": sortable_id("fs_"), "type": "file_search_call", "status": "in_progress", "queries": [], "results": None}
+                item = {
+                    "id": sortable_id("fs_"),
+                    "type": "file_search_call",
+                    "status": "in_progress",
+                    "queries": [],
+                    "results": None,
+                }
             else:
                 item = {
                     "id": sortable_id("fc_"),
@@ -250,7 +272,11 @@ class _OutputWriter:
             d.row.output.append(item)
             d.event("response.output_item.added", output_index=self._index(item), item=wire_item(item, []))
             if item["type"] == "file_search_call":
-                d.event("response.file_search_call.in_progress", output_index=self._index(item), item_id=item["id"])
+                d.event(
+                    "response.file_search_call.in_progress",
+                    output_index=self._index(item),
+                    item_id=item["id"],
+                )
         if item["type"] == "function_call" and arguments_delta:
             d.event(
                 "response.function_call_arguments.delta",
@@ -337,8 +363,12 @@ class ResponseDriver:
             ctx = context_of(self.core, row)
             searches_done = sum(1 for i in row.output if i["type"] == "file_search_call")
             max_calls = row.params.get("max_tool_calls")
-            tools_allowed = call_no + 1 < self.settings.run_max_model_calls and (max_calls is None or searches_done < max_calls)
-            request = self._request(model, ctx, config, functions, used, first=call_no == 0, tools_allowed=tools_allowed)
+            tools_allowed = call_no + 1 < self.settings.run_max_model_calls and (
+                max_calls is None or searches_done < max_calls
+            )
+            request = self._request(
+                model, ctx, config, functions, used, first=call_no == 0, tools_allowed=tools_allowed
+            )
             if request is None:
                 return
             writer = _OutputWriter(self, ctx.sources)
@@ -349,7 +379,10 @@ class ResponseDriver:
                 retry=RetryPolicy(self.settings.upstream_retries, self.settings.upstream_backoff_s),
                 should_stop=self._cancel_requested,
             )
-            used = Usage(used.prompt_tokens + result.usage.prompt_tokens, used.completion_tokens + result.usage.completion_tokens)
+            used = Usage(
+                used.prompt_tokens + result.usage.prompt_tokens,
+                used.completion_tokens + result.usage.completion_tokens,
+            )
             row.usage = usage_object(used.prompt_tokens, used.completion_tokens)
             if writer.calls:
                 writer.finish_message()
@@ -386,7 +419,11 @@ class ResponseDriver:
                     ),
                 )
             elif tool["type"] == "function":
-                fn = {k: tool[k] for k in ("name", "description", "parameters", "strict") if tool.get(k) is not None}
+                fn = {
+                    k: tool[k]
+                    for k in ("name", "description", "parameters", "strict")
+                    if tool.get(k) is not None
+                }
                 functions.append({"type": "function", "function": fn})
         return config, functions
 
@@ -414,7 +451,11 @@ class ResponseDriver:
             system = f"{system}\n\n{CITATION_GUIDE}" if system else CITATION_GUIDE
         head = [{"role": "system", "content": system}] if system else []
         window = model.provider.context_tokens
-        budget = window - min(remaining or COMPLETION_RESERVE, window // 4) - tokens.count_tools(tools, model.model)
+        budget = (
+            window
+            - min(remaining or COMPLETION_RESERVE, window // 4)
+            - tokens.count_tools(tools, model.model)
+        )
         if p.get("truncation") == "auto":
             messages = tokens.truncate_oldest(head, ctx.groups, budget, model.model)
         else:
@@ -422,7 +463,10 @@ class ResponseDriver:
             if tokens.count_messages(messages, model.model) > budget:
                 messages = None
         if messages is None:
-            self.fail("context_length_exceeded", "The input does not fit in the model's context window; use truncation 'auto'.")
+            self.fail(
+                "context_length_exceeded",
+                "The input does not fit in the model's context window; use truncation 'auto'.",
+            )
             return None
         tool_choice = _chat_tool_choice(p.get("tool_choice")) if first else "auto"
         if not tools_allowed:
@@ -456,15 +500,23 @@ class ResponseDriver:
                     arguments=item["arguments"],
                 )
             else:
-                self.event("response.file_search_call.searching", output_index=output_index, item_id=item["id"])
+                self.event(
+                    "response.file_search_call.searching", output_index=output_index, item_id=item["id"]
+                )
                 self._search(item, call.arguments, config, turn)
                 turn += 1
-                self.event("response.file_search_call.completed", output_index=output_index, item_id=item["id"])
-            self.event("response.output_item.done", output_index=output_index, item=wire_item(item, self.include))
+                self.event(
+                    "response.file_search_call.completed", output_index=output_index, item_id=item["id"]
+                )
+            self.event(
+                "response.output_item.done", output_index=output_index, item=wire_item(item, self.include)
+            )
             self.save()
         return waiting
 
-    def _search(self, item: dict[str, Any], arguments: str, config: FileSearchConfig | None, turn: int) -> None:
+    def _search(
+        self, item: dict[str, Any], arguments: str, config: FileSearchConfig | None, turn: int
+    ) -> None:
         try:
             if config is None:
                 raise ToolArgumentError("file_search is not enabled for this response.")
@@ -540,4 +592,3 @@ def _chat_response_format(text: dict | None) -> dict | None:
         schema = {k: fmt[k] for k in ("name", "schema", "strict", "description") if k in fmt}
         return {"type": "json_schema", "json_schema": schema}
     return None
-

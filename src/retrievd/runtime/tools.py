@@ -85,14 +85,18 @@ class Passage:
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> Passage:
-        return cls(**{k: data[k] for k in ("file_id", "filename", "score", "text", "attributes", "turn", "index")})
+        return cls(
+            **{k: data[k] for k in ("file_id", "filename", "score", "text", "attributes", "turn", "index")}
+        )
 
 
 def parse_queries(arguments: str) -> list[str]:
     try:
         args = json.loads(arguments or "{}")
     except json.JSONDecodeError as e:
-        raise ToolArgumentError(f"The arguments are not valid JSON ({e.msg}); pass {{\"queries\": [\"...\"]}}.") from e
+        raise ToolArgumentError(
+            f'The arguments are not valid JSON ({e.msg}); pass {{"queries": ["..."]}}.'
+        ) from e
     queries = args.get("queries") if isinstance(args, dict) else None
     if isinstance(args, dict) and isinstance(args.get("query"), str):
         queries = [args["query"]]  # a common slip; the intent is clear
@@ -104,13 +108,18 @@ def parse_queries(arguments: str) -> list[str]:
     return queries
 
 
-def file_search(core: Core, project_id: str, config: FileSearchConfig, queries: list[str], turn: int) -> list[Passage]:
+def file_search(
+    core: Core, project_id: str, config: FileSearchConfig, queries: list[str], turn: int
+) -> list[Passage]:
     """Search the configured stores through the shared retriever (which checks expiry and keeps stores alive)."""
     from retrievd.services.search import SearchService
 
-    results: list[Result] = SearchService(core).results(project_id, config.vector_store_ids, queries, config.options)
+    results: list[Result] = SearchService(core).results(
+        project_id, config.vector_store_ids, queries, config.options
+    )
     return [
-        Passage(r.file_id, r.filename, r.score, r.text, dict(r.attributes), turn, i) for i, r in enumerate(results)
+        Passage(r.file_id, r.filename, r.score, r.text, dict(r.attributes), turn, i)
+        for i, r in enumerate(results)
     ]
 
 

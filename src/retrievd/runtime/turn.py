@@ -113,7 +113,9 @@ def _one_attempt(
             elif isinstance(delta, ToolCallDelta):
                 call = calls.get(delta.index)
                 if call is None:
-                    call = calls[delta.index] = ToolCall(id=delta.id or sortable_id("call_"), name=delta.name or "")
+                    call = calls[delta.index] = ToolCall(
+                        id=delta.id or sortable_id("call_"), name=delta.name or ""
+                    )
                 elif delta.name and not call.name:
                     call.name = delta.name
                 call.arguments += delta.arguments
@@ -133,7 +135,9 @@ def _one_attempt(
 
 def _estimate_usage(request: ChatRequest, result: TurnResult) -> Usage:
     """For upstreams that do not report usage: count as OpenAI would."""
-    prompt = tokens.count_messages(request.messages, request.model) + tokens.count_tools(request.tools, request.model)
+    prompt = tokens.count_messages(request.messages, request.model) + tokens.count_tools(
+        request.tools, request.model
+    )
     completion = tokens.count_text(result.text, request.model) + sum(
         tokens.count_text(c.name + c.arguments, request.model) for c in result.tool_calls
     )

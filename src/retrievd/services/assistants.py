@@ -41,7 +41,11 @@ def tools_json(tools: list[Any] | None, param: str = "tools") -> list[dict[str, 
         if isinstance(tool, schemas.FunctionTool):
             name = tool.function.name
             if name == FILE_SEARCH:
-                raise APIError(400, f"The function name '{FILE_SEARCH}' is reserved for the file_search tool.", param=f"{param}[{i}].function.name")
+                raise APIError(
+                    400,
+                    f"The function name '{FILE_SEARCH}' is reserved for the file_search tool.",
+                    param=f"{param}[{i}].function.name",
+                )
             if name in names:
                 raise APIError(400, f"Two functions are named '{name}'.", param=f"{param}[{i}].function.name")
             names.add(name)
@@ -49,7 +53,9 @@ def tools_json(tools: list[Any] | None, param: str = "tools") -> list[dict[str, 
     return out
 
 
-def resolve_tool_resources(core: Core, project_id: str, resources: schemas.ToolResources | None) -> dict[str, Any] | None:
+def resolve_tool_resources(
+    core: Core, project_id: str, resources: schemas.ToolResources | None
+) -> dict[str, Any] | None:
     """tool_resources as stored: file_search.vector_stores (the helper) becomes a new store's id."""
     if resources is None:
         return None
@@ -64,7 +70,9 @@ def resolve_tool_resources(core: Core, project_id: str, resources: schemas.ToolR
             created = stores.create(
                 project_id,
                 store_schemas.CreateVectorStoreRequest(
-                    file_ids=helper.file_ids, chunking_strategy=helper.chunking_strategy, metadata=helper.metadata
+                    file_ids=helper.file_ids,
+                    chunking_strategy=helper.chunking_strategy,
+                    metadata=helper.metadata,
                 ),
             )
             out["file_search"] = {"vector_store_ids": [created.id]}
@@ -127,13 +135,28 @@ class AssistantService:
     ) -> tuple[list[schemas.AssistantObject], bool]:
         with self.core.db.session() as s:
             query = select(Assistant).where(Assistant.project_id == project_id)
-            page = paginate(s, query, Assistant.created_at, Assistant.id, limit=limit, order=order, after=after, before=before)
+            page = paginate(
+                s,
+                query,
+                Assistant.created_at,
+                Assistant.id,
+                limit=limit,
+                order=order,
+                after=after,
+                before=before,
+            )
             return [assistant_object(r) for r in page.items], page.has_more
 
-    def modify(self, project_id: str, assistant_id: str, req: schemas.ModifyAssistantRequest) -> schemas.AssistantObject:
+    def modify(
+        self, project_id: str, assistant_id: str, req: schemas.ModifyAssistantRequest
+    ) -> schemas.AssistantObject:
         fields = req.model_fields_set
         tools = tools_json(req.tools) if "tools" in fields else None
-        resources = resolve_tool_resources(self.core, project_id, req.tool_resources) if "tool_resources" in fields else None
+        resources = (
+            resolve_tool_resources(self.core, project_id, req.tool_resources)
+            if "tool_resources" in fields
+            else None
+        )
         with self.core.db.session() as s:
             row = self.row(s, project_id, assistant_id)
             if "model" in fields and req.model:

@@ -39,7 +39,9 @@ class ConversationService:
     def create(self, project_id: str, req: schemas.CreateConversationRequest) -> schemas.ConversationObject:
         items = normalize_input(req.items, "items")
         with self.core.db.session() as s:
-            row = Conversation(id=sortable_id("conv_"), project_id=project_id, created_at=now(), metadata_=req.metadata or {})
+            row = Conversation(
+                id=sortable_id("conv_"), project_id=project_id, created_at=now(), metadata_=req.metadata or {}
+            )
             s.add(row)
             s.flush()
             append_items(s, project_id, row.id, items, row.created_at)
@@ -49,7 +51,9 @@ class ConversationService:
         with self.core.db.session() as s:
             return conversation_object(self._row(s, project_id, conversation_id))
 
-    def update(self, project_id: str, conversation_id: str, metadata: dict[str, str]) -> schemas.ConversationObject:
+    def update(
+        self, project_id: str, conversation_id: str, metadata: dict[str, str]
+    ) -> schemas.ConversationObject:
         with self.core.db.session() as s:
             row = self._row(s, project_id, conversation_id)
             row.metadata_ = metadata
@@ -72,11 +76,21 @@ class ConversationService:
             append_items(s, project_id, conversation_id, items, now())
         data = [wire_item(i, include) for i in items]
         return schemas.ItemList(
-            data=data, first_id=data[0]["id"] if data else None, last_id=data[-1]["id"] if data else None, has_more=False
+            data=data,
+            first_id=data[0]["id"] if data else None,
+            last_id=data[-1]["id"] if data else None,
+            has_more=False,
         )
 
     def list_items(
-        self, project_id: str, conversation_id: str, *, limit: int, order: str, after: str | None, include: list[str]
+        self,
+        project_id: str,
+        conversation_id: str,
+        *,
+        limit: int,
+        order: str,
+        after: str | None,
+        include: list[str],
     ) -> schemas.ItemList:
         with self.core.db.session() as s:
             self._row(s, project_id, conversation_id)
@@ -90,7 +104,9 @@ class ConversationService:
             raise not_found("item", item_id, param="item_id")
         return row
 
-    def get_item(self, project_id: str, conversation_id: str, item_id: str, include: list[str]) -> dict[str, Any]:
+    def get_item(
+        self, project_id: str, conversation_id: str, item_id: str, include: list[str]
+    ) -> dict[str, Any]:
         with self.core.db.session() as s:
             return wire_item(self._item(s, project_id, conversation_id, item_id).item, include)
 

@@ -35,7 +35,13 @@ def _tool_json(core: Core, project_id: str, tool: dict[str, Any], i: int) -> dic
             fs = schemas.ResponsesFileSearchTool.model_validate(tool)
         elif kind == "function":
             fn = schemas.ResponsesFunctionTool.model_validate(tool)
-            return {"type": "function", "name": fn.name, "description": fn.description, "parameters": fn.parameters, "strict": fn.strict}
+            return {
+                "type": "function",
+                "name": fn.name,
+                "description": fn.description,
+                "parameters": fn.parameters,
+                "strict": fn.strict,
+            }
         else:
             raise APIError(
                 400,
@@ -84,10 +90,14 @@ class ResponseService:
         if not req.model:
             raise invalid("Missing required parameter: 'model'.", param="model")
         if req.previous_response_id and req.conversation:
-            raise invalid("Use either 'previous_response_id' or 'conversation', not both.", param="conversation")
+            raise invalid(
+                "Use either 'previous_response_id' or 'conversation', not both.", param="conversation"
+            )
         store = req.store is not False
         if req.background and not store:
-            raise invalid("A background response must be stored ('store' cannot be false).", param="background")
+            raise invalid(
+                "A background response must be stored ('store' cannot be false).", param="background"
+            )
         tools = [_tool_json(self.core, project_id, t, i) for i, t in enumerate(req.tools or ())]
         row = StoredResponse(
             id=sortable_id("resp_"),
@@ -103,7 +113,9 @@ class ResponseService:
                 "top_p": req.top_p,
                 "max_output_tokens": req.max_output_tokens,
                 "max_tool_calls": req.max_tool_calls,
-                "parallel_tool_calls": req.parallel_tool_calls if req.parallel_tool_calls is not None else True,
+                "parallel_tool_calls": req.parallel_tool_calls
+                if req.parallel_tool_calls is not None
+                else True,
                 "metadata": req.metadata or {},
                 "include": req.include or [],
                 "truncation": req.truncation or "disabled",
@@ -127,13 +139,17 @@ class ResponseService:
         if store:
             with self.core.db.session() as s:
                 # Claimed at once unless a background worker is to take it.
-                job = self.executor.add_job(s, RESPONSE_JOB, project_id, streaming=streaming or not req.background)
+                job = self.executor.add_job(
+                    s, RESPONSE_JOB, project_id, streaming=streaming or not req.background
+                )
                 row.job_id = job_id = job.id
                 s.add(row)
         if req.background and not streaming:
             self.executor.wake()
             return response_object(row)
-        events = self.executor.stream(job_id, lambda emit: ResponseDriver(self.core, row, emit=emit).drive(announce=True))
+        events = self.executor.stream(
+            job_id, lambda emit: ResponseDriver(self.core, row, emit=emit).drive(announce=True)
+        )
         if streaming:
             return events
         for _ in events:
@@ -168,14 +184,23 @@ class ResponseService:
             return response_object(row)
 
     def input_items(
-        self, project_id: str, response_id: str, *, limit: int, order: str, after: str | None, include: list[str]
+        self,
+        project_id: str,
+        response_id: str,
+        *,
+        limit: int,
+        order: str,
+        after: str | None,
+        include: list[str],
     ) -> schemas.ItemList:
         with self.core.db.session() as s:
             items = list(self._row(s, project_id, response_id).input_items)
         return page_items(items, limit=limit, order=order, after=after, include=include)
 
 
-def page_items(items: list[dict[str, Any]], *, limit: int, order: str, after: str | None, include: list[str]) -> schemas.ItemList:
+def page_items(
+    items: list[dict[str, Any]], *, limit: int, order: str, after: str | None, include: list[str]
+) -> schemas.ItemList:
     """A page of items kept in order (oldest first), by OpenAI's `after` cursor."""
     if order == "desc":
         items = list(reversed(items))

@@ -72,9 +72,13 @@ class RunService:
         tools = self._validate(project_id, req)
         resources = resolve_tool_resources(self.core, project_id, req.tool_resources)
         thread = ThreadService(self.core).create(project_id, req.thread or schemas.CreateThreadRequest())
-        return self._start(project_id, thread.id, req, tools, resources, include=include, announce_thread=True)
+        return self._start(
+            project_id, thread.id, req, tools, resources, include=include, announce_thread=True
+        )
 
-    def _validate(self, project_id: str, req: schemas.CreateRunRequest | schemas.CreateThreadAndRunRequest) -> list | None:
+    def _validate(
+        self, project_id: str, req: schemas.CreateRunRequest | schemas.CreateThreadAndRunRequest
+    ) -> list | None:
         """What can be checked before anything is written: the assistant exists, the tools are supported."""
         with self.core.db.session() as s:
             AssistantService.row(s, project_id, req.assistant_id)
@@ -83,7 +87,12 @@ class RunService:
     def _check_idle(self, s: Session, thread_id: str) -> None:
         run = active_run(s, thread_id)
         if run is not None and not expire_if_due(run, self._steps(s, run.id)):
-            raise APIError(400, f"Thread {thread_id} already has an active run {run.id}.", param="thread_id", code="thread_locked")
+            raise APIError(
+                400,
+                f"Thread {thread_id} already has an active run {run.id}.",
+                param="thread_id",
+                code="thread_locked",
+            )
 
     def _start(
         self,
@@ -123,10 +132,18 @@ class RunService:
                 top_p=req.top_p if "top_p" in fields else assistant.top_p,
                 max_prompt_tokens=req.max_prompt_tokens,
                 max_completion_tokens=req.max_completion_tokens,
-                truncation_strategy=(req.truncation_strategy.model_dump() if req.truncation_strategy else {"type": "auto", "last_messages": None}),
-                tool_choice=req.tool_choice.model_dump(exclude_none=True) if isinstance(req.tool_choice, schemas.NamedToolChoice) else (req.tool_choice or "auto"),
+                truncation_strategy=(
+                    req.truncation_strategy.model_dump()
+                    if req.truncation_strategy
+                    else {"type": "auto", "last_messages": None}
+                ),
+                tool_choice=req.tool_choice.model_dump(exclude_none=True)
+                if isinstance(req.tool_choice, schemas.NamedToolChoice)
+                else (req.tool_choice or "auto"),
                 parallel_tool_calls=req.parallel_tool_calls,
-                response_format=req.response_format if req.response_format is not None else assistant.response_format,
+                response_format=req.response_format
+                if req.response_format is not None
+                else assistant.response_format,
                 reasoning_effort=req.reasoning_effort or assistant.reasoning_effort,
                 expires_at=t + self.core.settings.run_expires_after_s,
                 job_id=job.id,
@@ -141,7 +158,9 @@ class RunService:
         opening += [("thread.run.created", created), ("thread.run.queued", created)]
         return self._stream(job.id, run.id, opening, include)
 
-    def _stream(self, job_id: int, run_id: str, opening: list[Event], include: tuple[str, ...]) -> Iterator[Event]:
+    def _stream(
+        self, job_id: int, run_id: str, opening: list[Event], include: tuple[str, ...]
+    ) -> Iterator[Event]:
         yield from opening
         yield from self.executor.stream(
             job_id, lambda emit: AssistantRunDriver(self.core, run_id, emit=emit, include=include).drive()
@@ -154,20 +173,37 @@ class RunService:
             return run_object(self._run(s, project_id, thread_id, run_id))
 
     def list(
-        self, project_id: str, thread_id: str, *, limit: int, order: Order, after: str | None, before: str | None
+        self,
+        project_id: str,
+        thread_id: str,
+        *,
+        limit: int,
+        order: Order,
+        after: str | None,
+        before: str | None,
     ) -> tuple[list[schemas.RunObject], bool]:
         with self.core.db.session() as s:
             thread_row(s, project_id, thread_id)
             scope = Run.thread_id == thread_id
             page = paginate(
-                s, select(Run).where(scope), Run.created_at, Run.id, limit=limit, order=order, after=after, before=before, cursor_filter=scope
+                s,
+                select(Run).where(scope),
+                Run.created_at,
+                Run.id,
+                limit=limit,
+                order=order,
+                after=after,
+                before=before,
+                cursor_filter=scope,
             )
             for run in page.items:
                 if run.status == "requires_action":
                     expire_if_due(run, self._steps(s, run.id))
             return [run_object(r) for r in page.items], page.has_more
 
-    def modify(self, project_id: str, thread_id: str, run_id: str, metadata: dict[str, str] | None) -> schemas.RunObject:
+    def modify(
+        self, project_id: str, thread_id: str, run_id: str, metadata: dict[str, str] | None
+    ) -> schemas.RunObject:
         with self.core.db.session() as s:
             run = self._run(s, project_id, thread_id, run_id)
             run.metadata_ = metadata or {}
@@ -191,7 +227,11 @@ class RunService:
                     sum((st.usage or {}).get("completion_tokens", 0) for st in steps),
                 )
             elif run.status != "cancelling":
-                raise invalid(f"Cannot cancel run with status '{run.status}'.", param="run_id", code="run_not_cancellable")
+                raise invalid(
+                    f"Cannot cancel run with status '{run.status}'.",
+                    param="run_id",
+                    code="run_not_cancellable",
+                )
             return run_object(run)
 
     # --- tool outputs -------------------------------------------------------------------------
@@ -210,7 +250,9 @@ class RunService:
             run = self._run(s, project_id, thread_id, run_id)
             if run.status != "requires_action":
                 raise invalid(
-                    f"Runs in status '{run.status}' do not accept tool outputs.", param="run_id", code="run_not_waiting"
+                    f"Runs in status '{run.status}' do not accept tool outputs.",
+                    param="run_id",
+                    code="run_not_waiting",
                 )
             step = next(st for st in reversed(self._steps(s, run_id)) if st.status == "in_progress")
             outputs = {o.tool_call_id: o.output for o in req.tool_outputs}
@@ -232,7 +274,9 @@ class RunService:
         if not streaming:
             self.executor.wake()
             return queued
-        return self._stream(job.id, run_id, [("thread.run.step.completed", done_step), ("thread.run.queued", queued)], include)
+        return self._stream(
+            job.id, run_id, [("thread.run.step.completed", done_step), ("thread.run.queued", queued)], include
+        )
 
     # --- steps --------------------------------------------------------------------------------
 

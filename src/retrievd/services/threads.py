@@ -84,9 +84,15 @@ class ThreadService:
         with self.core.db.session() as s:
             return thread_object(thread_row(s, project_id, thread_id))
 
-    def modify(self, project_id: str, thread_id: str, req: schemas.ModifyThreadRequest) -> schemas.ThreadObject:
+    def modify(
+        self, project_id: str, thread_id: str, req: schemas.ModifyThreadRequest
+    ) -> schemas.ThreadObject:
         fields = req.model_fields_set
-        resources = resolve_tool_resources(self.core, project_id, req.tool_resources) if "tool_resources" in fields else None
+        resources = (
+            resolve_tool_resources(self.core, project_id, req.tool_resources)
+            if "tool_resources" in fields
+            else None
+        )
         with self.core.db.session() as s:
             row = thread_row(s, project_id, thread_id)
             if "tool_resources" in fields:
@@ -115,7 +121,9 @@ class ThreadService:
                 project_id,
                 store_schemas.CreateVectorStoreRequest(
                     name=f"Vector store for {thread_id}",
-                    expires_after=store_schemas.StoreExpiresAfter(anchor="last_active_at", days=THREAD_STORE_DAYS),
+                    expires_after=store_schemas.StoreExpiresAfter(
+                        anchor="last_active_at", days=THREAD_STORE_DAYS
+                    ),
                 ),
             )
             with self.core.db.session() as s:
@@ -205,11 +213,21 @@ class MessageService:
             if run_id:
                 query = query.where(Message.run_id == run_id)
             page = paginate(
-                s, query, Message.created_at, Message.id, limit=limit, order=order, after=after, before=before, cursor_filter=scope
+                s,
+                query,
+                Message.created_at,
+                Message.id,
+                limit=limit,
+                order=order,
+                after=after,
+                before=before,
+                cursor_filter=scope,
             )
             return [message_object(r) for r in page.items], page.has_more
 
-    def modify(self, project_id: str, thread_id: str, message_id: str, metadata: dict[str, str] | None) -> schemas.MessageObject:
+    def modify(
+        self, project_id: str, thread_id: str, message_id: str, metadata: dict[str, str] | None
+    ) -> schemas.MessageObject:
         with self.core.db.session() as s:
             row = self._row(s, project_id, thread_id, message_id)
             row.metadata_ = metadata or {}

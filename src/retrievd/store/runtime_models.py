@@ -159,7 +159,9 @@ class ConversationItem(Base):
     """An item of a conversation; its id is the item's own (clients may choose it), `position` its order."""
 
     __tablename__ = "conversation_items"
-    conversation_id: Mapped[str] = mapped_column(ForeignKey("conversations.id", ondelete="CASCADE"), primary_key=True)
+    conversation_id: Mapped[str] = mapped_column(
+        ForeignKey("conversations.id", ondelete="CASCADE"), primary_key=True
+    )
     id: Mapped[str] = mapped_column(String(128), primary_key=True)
     position: Mapped[int] = mapped_column(Integer)
     project_id: Mapped[str] = mapped_column(String(64))

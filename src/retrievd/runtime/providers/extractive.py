@@ -35,7 +35,146 @@ _WORD = re.compile(r"[^\W_]+", re.UNICODE)
 # line, or before a list item.
 _SENTENCE_END = re.compile(r"(?<=[.!?])(?:\[\d+\])*[\"'”’)]?\s+|\n\s*\n|\n(?=\s*(?:[-*•]|\d+[.)])\s)")
 _STOPWORDS = frozenset(
-    ["a", "about", "above", "after", "again", "against", "all", "am", "an", "and", "any", "are", "as", "at", "be", "because", "been", "before", "being", "below", "between", "both", "but", "by", "can", "could", "did", "do", "does", "doing", "down", "during", "each", "few", "for", "from", "further", "had", "has", "have", "having", "he", "her", "here", "hers", "herself", "him", "himself", "his", "how", "i", "if", "in", "into", "is", "it", "its", "itself", "just", "me", "more", "most", "my", "myself", "no", "nor", "not", "now", "of", "off", "on", "once", "only", "or", "other", "our", "ours", "ourselves", "out", "over", "own", "same", "she", "should", "so", "some", "such", "than", "that", "the", "their", "theirs", "them", "themselves", "then", "there", "these", "they", "this", "those", "through", "to", "too", "under", "until", "up", "very", "was", "we", "were", "what", "when", "where", "which", "while", "who", "whom", "why", "will", "with", "would", "you", "your", "yours", "yourself", "yourselves", "tell", "please", "know", "find", "give", "show", "explain", "describe", "does", "say", "says", "said"]
+    [
+        "a",
+        "about",
+        "above",
+        "after",
+        "again",
+        "against",
+        "all",
+        "am",
+        "an",
+        "and",
+        "any",
+        "are",
+        "as",
+        "at",
+        "be",
+        "because",
+        "been",
+        "before",
+        "being",
+        "below",
+        "between",
+        "both",
+        "but",
+        "by",
+        "can",
+        "could",
+        "did",
+        "do",
+        "does",
+        "doing",
+        "down",
+        "during",
+        "each",
+        "few",
+        "for",
+        "from",
+        "further",
+        "had",
+        "has",
+        "have",
+        "having",
+        "he",
+        "her",
+        "here",
+        "hers",
+        "herself",
+        "him",
+        "himself",
+        "his",
+        "how",
+        "i",
+        "if",
+        "in",
+        "into",
+        "is",
+        "it",
+        "its",
+        "itself",
+        "just",
+        "me",
+        "more",
+        "most",
+        "my",
+        "myself",
+        "no",
+        "nor",
+        "not",
+        "now",
+        "of",
+        "off",
+        "on",
+        "once",
+        "only",
+        "or",
+        "other",
+        "our",
+        "ours",
+        "ourselves",
+        "out",
+        "over",
+        "own",
+        "same",
+        "she",
+        "should",
+        "so",
+        "some",
+        "such",
+        "than",
+        "that",
+        "the",
+        "their",
+        "theirs",
+        "them",
+        "themselves",
+        "then",
+        "there",
+        "these",
+        "they",
+        "this",
+        "those",
+        "through",
+        "to",
+        "too",
+        "under",
+        "until",
+        "up",
+        "very",
+        "was",
+        "we",
+        "were",
+        "what",
+        "when",
+        "where",
+        "which",
+        "while",
+        "who",
+        "whom",
+        "why",
+        "will",
+        "with",
+        "would",
+        "you",
+        "your",
+        "yours",
+        "yourself",
+        "yourselves",
+        "tell",
+        "please",
+        "know",
+        "find",
+        "give",
+        "show",
+        "explain",
+        "describe",
+        "does",
+        "say",
+        "says",
+        "said",
+    ]
 )
 
 
@@ -60,12 +199,16 @@ class ExtractiveProvider:
         self.context_tokens = context_tokens
 
     def stream(self, request: ChatRequest) -> Iterator[ChatDelta]:
-        prompt = tokens.count_messages(request.messages, request.model) + tokens.count_tools(request.tools, request.model)
+        prompt = tokens.count_messages(request.messages, request.model) + tokens.count_tools(
+            request.tools, request.model
+        )
         question, results, errors = _read_conversation(request.messages)
         if results is None and _can_search(request) and question:
             arguments = json.dumps({"queries": [question]})
             yield ToolCallDelta(0, sortable_id("call_"), FILE_SEARCH, arguments)
-            yield Finish("tool_calls", Usage(prompt, tokens.count_text(FILE_SEARCH + arguments, request.model)))
+            yield Finish(
+                "tool_calls", Usage(prompt, tokens.count_text(FILE_SEARCH + arguments, request.model))
+            )
             return
         answer = compose_answer(question, results, errors)
         finish = "stop"
@@ -121,7 +264,9 @@ def _read_conversation(messages: list[dict[str, Any]]) -> tuple[str, list[_Passa
 
 
 def _terms(text: str) -> list[str]:
-    return [_stem(w) for w in _WORD.findall(text.lower()) if w not in _STOPWORDS and (len(w) > 1 or w.isdigit())]
+    return [
+        _stem(w) for w in _WORD.findall(text.lower()) if w not in _STOPWORDS and (len(w) > 1 or w.isdigit())
+    ]
 
 
 def _stem(word: str) -> str:
@@ -137,7 +282,7 @@ def _sentences(passage: _Passage) -> list[_Sentence]:
 
 
 def _quote(text: str) -> str:
-    text = text.strip("\"“”")  # it goes between quotes of its own
+    text = text.strip('"“”')  # it goes between quotes of its own
     if len(text) <= MAX_QUOTE_CHARS:
         return text
     cut = text.rfind(" ", 0, MAX_QUOTE_CHARS)
@@ -170,7 +315,11 @@ def best_sentences(question: str, passages: list[_Passage]) -> list[_Sentence]:
     seen: set[str] = set()
     for i in scored:
         s = sentences[i]
-        if len(s.text) < MIN_QUOTE_CHARS or per_passage[s.passage.rank] >= MAX_PER_PASSAGE or s.text.lower() in seen:
+        if (
+            len(s.text) < MIN_QUOTE_CHARS
+            or per_passage[s.passage.rank] >= MAX_PER_PASSAGE
+            or s.text.lower() in seen
+        ):
             continue  # a fragment too short to stand alone is quoted only as an item of a list
         if chosen and score(i) < 0.34 * score(scored[0]):
             break
@@ -191,7 +340,11 @@ def _with_list(sentence: _Sentence, following: list[_Sentence]) -> _Sentence:
         if s.passage is not sentence.passage or len(sentence.text) + sum(map(len, items)) > MAX_QUOTE_CHARS:
             break
         items.append(s.text.lstrip("-*• ").rstrip("."))
-    return _Sentence(f"{sentence.text} {'; '.join(items)}." if items else sentence.text, sentence.passage, sentence.position)
+    return _Sentence(
+        f"{sentence.text} {'; '.join(items)}." if items else sentence.text,
+        sentence.passage,
+        sentence.position,
+    )
 
 
 def compose_answer(question: str, passages: list[_Passage] | None, errors: list[str]) -> str:

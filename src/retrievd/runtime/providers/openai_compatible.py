@@ -55,9 +55,12 @@ class OpenAICompatibleProvider:
     def stream(self, request: ChatRequest) -> Iterator[ChatDelta]:
         headers = {"Authorization": f"Bearer {self.api_key}"} if self.api_key else {}
         try:
-            with httpx.Client(timeout=self.timeout) as client, client.stream(
-                "POST", f"{self.base_url}/chat/completions", json=self._body(request), headers=headers
-            ) as response:
+            with (
+                httpx.Client(timeout=self.timeout) as client,
+                client.stream(
+                    "POST", f"{self.base_url}/chat/completions", json=self._body(request), headers=headers
+                ) as response,
+            ):
                 if response.status_code >= 400:
                     response.read()
                     raise UpstreamError(
