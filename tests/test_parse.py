@@ -1,12 +1,13 @@
 """Parsing real documents into elements, and refusing the files that cannot be ingested.
 
-Each parse runs in a child process forked from a forkserver that preloads unstructured: the first
-test pays that start (~10 s), every other file about 0.1 s plus its own parse.
+Parses run in a warm child process forked from a forkserver that preloads unstructured: the first
+test pays that start (~10 s), other files little more than their own parse.
 """
 
 from __future__ import annotations
 
 import functools
+import multiprocessing
 import os
 import shutil
 import signal
@@ -260,12 +261,25 @@ def test_a_zip_bomb_hits_the_memory_limit_not_the_server(tmp_path: Path) -> None
     assert rejected.value.message == "The file needs more than 2048 MB of memory to parse."
 
 
-def test_a_parser_that_dies_rejects_the_file_and_the_next_file_parses() -> None:
-    import multiprocessing
+def _parser_processes() -> dict[int, multiprocessing.process.BaseProcess]:
+    return {p.pid: p for p in multiprocessing.active_children() if p.name == "retrievd-parse"}
 
-    pages = iter_parse(DOCS / "failure-after-repair.pdf", "failure-after-repair.pdf")
+
+def test_small_files_are_parsed_by_one_warm_child() -> None:
+    parse_file(DOCS / "fake.docx", "fake.docx", memory_mb=3000)
+    warm = set(_parser_processes())
+
+    parse_file(DOCS / "simple.docx", "simple.docx", memory_mb=3000)
+    parse_file(DOCS / "fake-email.eml", "fake-email.eml", memory_mb=3000)
+
+    assert set(_parser_processes()) == warm
+
+
+def test_a_parser_that_dies_rejects_the_file_and_the_next_file_parses() -> None:
+    before = set(_parser_processes())
+    pages = iter_parse(DOCS / "failure-after-repair.pdf", "failure-after-repair.pdf", memory_mb=3100)
     next(pages)
-    (child,) = [p for p in multiprocessing.active_children() if p.name == "retrievd-parse"]
+    (child,) = [p for pid, p in _parser_processes().items() if pid not in before]
     os.kill(child.pid, signal.SIGSEGV)
 
     with pytest.raises(FileRejected) as rejected:
@@ -273,7 +287,7 @@ def test_a_parser_that_dies_rejects_the_file_and_the_next_file_parses() -> None:
 
     assert rejected.value.code == "invalid_file"
     assert "The parser crashed on this file (SIGSEGV)" in rejected.value.message
-    assert parse_file(DOCS / "fake.docx", "fake.docx")
+    assert parse_file(DOCS / "fake.docx", "fake.docx", memory_mb=3100)
 
 
 def test_a_missing_spacy_model_is_an_asset_error_not_a_download(tmp_path: Path) -> None:

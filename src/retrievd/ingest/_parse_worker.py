@@ -418,24 +418,44 @@ def _rejection(
     )
 
 
-def run(conn: Connection, path: str, filename: str, memory_mb: int) -> None:
-    """Child entry point: sends ("elements", batch)*, then ("done",) | ("rejected", code, message) |
-    ("asset_missing", message)."""
-    try:
-        _confine(memory_mb)
-        for batch in _parse(path, filename, memory_mb):
-            conn.send(("elements", batch))
-        conn.send(("done",))
-    except AssetMissing as error:
-        conn.send(("asset_missing", str(error)))
-    except FileRejected as error:
-        conn.send(("rejected", error.code, error.message))
-    except MemoryError:
-        conn.send(
-            ("rejected", "invalid_file", f"The file needs more than {memory_mb} MB of memory to parse.")
-        )
-    finally:
-        conn.close()
+_RECYCLE_AFTER_FILES = 200
+_RECYCLE_AFTER_GROWTH_MB = 256
+
+
+def serve(conn: Connection, memory_mb: int) -> None:
+    """Child entry point: parse the files the parent sends, `(path, filename)`, one at a time.
+
+    For each: ("elements", batch)*, then ("done", reusable) | ("rejected", code, message, reusable)
+    | ("asset_missing", message). `reusable` is False when this process should not take another
+    file: it hit its memory limit, has grown (memory a Python process does not give back), or has
+    parsed `_RECYCLE_AFTER_FILES` files; it then exits and the parent forks a fresh one.
+    """
+    _confine(memory_mb)
+    start_mb = _peak_memory_mb()
+    for files in range(1, _RECYCLE_AFTER_FILES + 1):
+        try:
+            path, filename = conn.recv()
+        except EOFError:
+            return
+        reusable = files < _RECYCLE_AFTER_FILES
+        try:
+            for batch in _parse(path, filename, memory_mb):
+                conn.send(("elements", batch))
+            reusable = reusable and _peak_memory_mb() - start_mb < _RECYCLE_AFTER_GROWTH_MB
+            conn.send(("done", reusable))
+        except AssetMissing as error:
+            conn.send(("asset_missing", str(error)))
+        except FileRejected as error:
+            reusable = reusable and _peak_memory_mb() - start_mb < _RECYCLE_AFTER_GROWTH_MB
+            conn.send(("rejected", error.code, error.message, reusable))
+        except MemoryError:
+            message = f"The file needs more than {memory_mb} MB of memory to parse."
+            conn.send(("rejected", "invalid_file", message, False))
+            reusable = False
+        finally:
+            _PRETAGGED.clear()
+        if not reusable:
+            return
 
 
 def _import_parent_main() -> None:

@@ -57,11 +57,13 @@ import functools
 import multiprocessing
 import os
 import signal
+import threading
 import time
 from collections.abc import Iterator
 from multiprocessing import spawn
 from multiprocessing.connection import Connection
 from pathlib import Path
+from typing import ClassVar
 
 from retrievd.errors import AssetMissingError
 from retrievd.ingest.types import Element, FileRejected
@@ -95,48 +97,96 @@ def iter_parse(
     """`parse_file` as it goes: one batch per PDF page (other formats: one batch), so embedding can
     start before a long PDF is parsed. The timeout covers the whole parse, consumer's time included;
     closing the iterator early stops the child."""
-    receiver, sender = _context.Pipe(duplex=False)
-    child = _context.Process(
-        target=_child, args=(sender, str(path), filename, memory_mb), name="retrievd-parse", daemon=True
-    )
+    worker = _Worker.take(memory_mb)
+    reusable = False
     deadline = time.monotonic() + timeout_s
     try:
-        _start(child)
-        sender.close()
+        try:
+            worker.conn.send((str(path), filename))
+        except OSError:
+            raise worker.died() from None
         while True:
-            if not receiver.poll(max(0.0, deadline - time.monotonic())):
+            if not worker.conn.poll(max(0.0, deadline - time.monotonic())):
                 raise FileRejected(
                     "invalid_file",
                     f"Parsing took longer than {timeout_s:g} s and was stopped; the file may be too large or too complex.",
                 )
             try:
-                message = receiver.recv()
+                message = worker.conn.recv()
             except EOFError:
-                raise _died(child, memory_mb) from None
+                raise worker.died() from None
             match message:
                 case ("elements", batch):
                     yield batch
-                case ("done",):
+                case ("done", reusable):
                     return
-                case ("rejected", code, text):
+                case ("rejected", code, text, reusable):
                     raise FileRejected(code, text)
                 case ("asset_missing", text):
+                    reusable = True
                     raise AssetMissingError(text)
     finally:
-        sender.close()
-        receiver.close()
-        if child.pid is not None:
-            if child.is_alive():
-                child.kill()
-            child.join()
+        if reusable:
+            worker.give_back()
+        else:
+            worker.stop()
 
 
-def _start(child: multiprocessing.process.BaseProcess) -> None:
-    _share_main_path()
-    try:
-        child.start()
-    except OSError as error:
-        raise FileRejected("server_error", f"The parser process could not be started: {error}") from error
+class _Worker:
+    """A warm child that parses files one after another, each under the same limits.
+
+    It is replaced after a timeout, a crash, a file whose elements were not all read, and whenever
+    it asks to be (it has grown by a few hundred MB, or parsed many files: `_parse_worker.serve`).
+    """
+
+    _idle: ClassVar[list[_Worker]] = []
+    _lock: ClassVar[threading.Lock] = threading.Lock()
+
+    def __init__(self, memory_mb: int) -> None:
+        self.memory_mb = memory_mb
+        self.conn, child_end = _context.Pipe()
+        self.process = _context.Process(
+            target=_serve, args=(child_end, memory_mb), name="retrievd-parse", daemon=True
+        )
+        _share_main_path()
+        try:
+            self.process.start()
+        except OSError as error:
+            raise FileRejected("server_error", f"The parser process could not be started: {error}") from error
+        finally:
+            child_end.close()
+
+    @classmethod
+    def take(cls, memory_mb: int) -> _Worker:
+        """An idle worker with these limits, or a new one (a fork of the warm forkserver)."""
+        with cls._lock:
+            for worker in [w for w in cls._idle if w.memory_mb == memory_mb]:
+                cls._idle.remove(worker)
+                if worker.process.is_alive():
+                    return worker
+                worker.stop()
+        return cls(memory_mb)
+
+    def give_back(self) -> None:
+        with self._lock:
+            self._idle.append(self)
+
+    def stop(self) -> None:
+        self.conn.close()
+        if self.process.is_alive():
+            self.process.kill()
+        self.process.join()
+
+    def died(self) -> FileRejected:
+        self.process.join()
+        code = self.process.exitcode
+        if code is not None and code < 0:
+            return FileRejected(
+                "invalid_file",
+                f"The parser crashed on this file ({signal.Signals(-code).name}); it may be damaged or need "
+                f"more than {self.memory_mb} MB of memory.",
+            )
+        return FileRejected("server_error", f"The parser process exited unexpectedly (exit code {code}).")
 
 
 @functools.cache  # once per process: the main script does not change
@@ -154,20 +204,8 @@ def _share_main_path() -> None:
         os.environ.pop(MAIN_PATH_ENV, None)
 
 
-def _child(conn: Connection, path: str, filename: str, memory_mb: int) -> None:
+def _serve(conn: Connection, memory_mb: int) -> None:
     # The worker module is imported here, in the child (the forkserver preloaded it), never in the server.
     from retrievd.ingest import _parse_worker
 
-    _parse_worker.run(conn, path, filename, memory_mb)
-
-
-def _died(child: multiprocessing.process.BaseProcess, memory_mb: int) -> FileRejected:
-    child.join()
-    code = child.exitcode
-    if code is not None and code < 0:
-        name = signal.Signals(-code).name
-        return FileRejected(
-            "invalid_file",
-            f"The parser crashed on this file ({name}); it may be damaged or need more than {memory_mb} MB of memory.",
-        )
-    return FileRejected("server_error", f"The parser process exited unexpectedly (exit code {code}).")
+    _parse_worker.serve(conn, memory_mb)
