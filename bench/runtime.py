@@ -42,15 +42,16 @@ QUESTIONS = [
 ]
 
 
-def serve(data_dir: Path) -> tuple[str, uvicorn.Server]:
+def serve(data_dir: Path) -> tuple[str, uvicorn.Server, threading.Thread]:
     core = Core(Settings(data_dir=data_dir, api_key=KEY))
     ProjectService(core.db).bootstrap(KEY)
     server = uvicorn.Server(uvicorn.Config(create_app(core), host="127.0.0.1", port=0, log_level="warning"))
-    threading.Thread(target=server.run, daemon=True).start()
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
     while not server.started:
         time.sleep(0.05)
     port = server.servers[0].sockets[0].getsockname()[1]
-    return f"http://127.0.0.1:{port}/v1", server
+    return f"http://127.0.0.1:{port}/v1", server, thread
 
 
 def index_docs(http: httpx.Client, names: list[str]) -> str:
@@ -98,7 +99,7 @@ def main() -> None:
     args = parser.parse_args()
     console = Console(width=110)
     with tempfile.TemporaryDirectory() as tmp:
-        base_url, server = serve(Path(tmp))
+        base_url, server, thread = serve(Path(tmp))
         headers = {"Authorization": f"Bearer {KEY}", "OpenAI-Beta": "assistants=v2"}
         with httpx.Client(base_url=base_url, headers=headers, timeout=120) as http:
             t = time.perf_counter()
@@ -145,6 +146,7 @@ def main() -> None:
                 table.add_row(name, *cells)
             console.print(table)
         server.should_exit = True
+        thread.join(60)  # the core closes before its data dir goes
 
 
 if __name__ == "__main__":
