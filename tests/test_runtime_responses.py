@@ -243,3 +243,19 @@ def test_a_conversation_collects_the_items_of_its_responses(client, docs) -> Non
     assert client.conversations.delete(conversation.id).deleted
     with pytest.raises(openai.NotFoundError):
         client.conversations.retrieve(conversation.id)
+
+
+def test_file_search_calls_are_counted_for_usage(client, docs) -> None:  # type: ignore[no-untyped-def]
+    store, _ = docs
+
+    def calls() -> int:
+        page = client.get(
+            "/organization/usage/file_search_calls",
+            options={"params": {"start_time": int(time.time()) - 3600, "group_by": "vector_store_id"}},
+            cast_to=object,
+        )
+        return sum(r["num_requests"] for b in page["data"] for r in b["results"] if r.get("vector_store_id") == store.id)
+
+    before = calls()
+    client.responses.create(model="gpt-4o", input=QUESTION, tools=[search_tool(store)])
+    assert calls() == before + 1

@@ -111,12 +111,15 @@ def parse_queries(arguments: str) -> list[str]:
 def file_search(
     core: Core, project_id: str, config: FileSearchConfig, queries: list[str], turn: int
 ) -> list[Passage]:
-    """Search the configured stores through the shared retriever (which checks expiry and keeps stores alive)."""
+    """Search the configured stores through the shared retriever (which checks expiry and keeps stores
+    alive); each call is counted for usage reports."""
     from retrievd.services.search import SearchService
+    from retrievd.usage.ledger import record_file_search
 
     results: list[Result] = SearchService(core).results(
         project_id, config.vector_store_ids, queries, config.options
     )
+    record_file_search(core.db, project_id, config.vector_store_ids)
     return [
         Passage(r.file_id, r.filename, r.score, r.text, dict(r.attributes), turn, i)
         for i, r in enumerate(results)
