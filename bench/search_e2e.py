@@ -1,0 +1,143 @@
+"""End-to-end search latency over HTTP on a store of 100,000 chunks.
+
+    .venv/bin/python bench/search_e2e.py [--chunks 100000] [--queries 300]
+
+The store is built from real text: --base documents drawn from the six collections in
+../shared/eval, each embedded once with the real model (cached under the data dir), then repeated
+with a small random perturbation of its vector until the store holds --chunks chunks. That gives the
+engine real vocabulary and real-model vectors at full size without hours of embedding. Queries are the
+collections' real queries, sent through the API (`POST /v1/vector_stores/{id}/search`), so the
+figures include HTTP, query embedding, BM25 encoding, the engine, fusion and the database.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+import httpx
+import numpy as np
+import uvicorn
+from rich.console import Console
+from rich.progress import track
+from rich.table import Table
+
+from retrievd.api.app import create_app
+from retrievd.config import Settings
+from retrievd.core import Core
+from retrievd.index.base import IndexPoint
+from retrievd.services.projects import ProjectService
+from retrievd.store.db import now
+from retrievd.store.models import Chunk, File, VectorStore, VectorStoreFile
+from retrievd.usage.bytes import chunk_usage_bytes
+
+EVAL = Path(__file__).resolve().parents[2] / "shared" / "eval"
+KEY = "sk-bench-admin"
+CHUNKS_PER_FILE = 100
+
+
+def load_texts() -> tuple[list[str], list[str]]:
+    docs, queries = [], []
+    for folder in sorted(p for p in EVAL.iterdir() if p.is_dir()):
+        for line in (folder / "corpus.jsonl").open():
+            d = json.loads(line)
+            docs.append(f"{d.get('title', '')}\n{d['text']}".strip())
+        queries += [json.loads(line)["text"] for line in (folder / "queries.jsonl").open()]
+    return docs, queries
+
+
+def build_store(core: Core, project_id: str, n_chunks: int, docs: list[str], cache: Path) -> str:
+    if cache.exists():
+        base = np.load(cache)
+    else:
+        base = np.vstack([core.embedder.embed_documents(docs[i : i + 256]) for i in track(range(0, len(docs), 256), "embedding corpus")])
+        np.save(cache, base)
+    rng = np.random.default_rng(7)
+    store_id = "vs_bench"
+    avg_len = core.bm25.mean_length(docs)
+    sparse_base = core.bm25.encode_documents(docs, avg_len)
+    t = now()
+    with core.db.session() as s:
+        s.add(VectorStore(id=store_id, project_id=project_id, name="bench", created_at=t, last_active_at=t, bm25_avg_len=avg_len))
+    for start in track(range(0, n_chunks, CHUNKS_PER_FILE), "indexing"):
+        file_id = f"file-bench{start // CHUNKS_PER_FILE:06d}"
+        picks = [(start + j) % len(docs) for j in range(CHUNKS_PER_FILE)]
+        dense = base[picks] + rng.normal(0, 0.02, size=(CHUNKS_PER_FILE, base.shape[1])).astype(np.float32)
+        dense /= np.linalg.norm(dense, axis=1, keepdims=True)
+        points, rows, total = [], [], 0
+        for j, doc in enumerate(picks):
+            size = chunk_usage_bytes(docs[doc], None, None, base.shape[1], len(sparse_base[doc].indices))
+            total += size
+            payload = {"text": docs[doc], "page": None, "section": None, "filename": f"{file_id}.txt", "attributes": {"group": start % 10}}
+            points.append(IndexPoint(store_id, file_id, j, dense[j].tolist(), sparse_base[doc], payload))
+            rows.append(Chunk(vector_store_id=store_id, file_id=file_id, chunk_index=j, text=docs[doc], token_count=0, dense=dense[j].astype("<f4").tobytes(), usage_bytes=size))
+        core.index.upsert(points)
+        with core.db.session() as s:
+            s.add(File(id=file_id, project_id=project_id, filename=f"{file_id}.txt", bytes=0, purpose="assistants", sha256=""))
+            s.add(VectorStoreFile(vector_store_id=store_id, file_id=file_id, project_id=project_id, status="completed", max_chunk_size_tokens=200, chunk_overlap_tokens=50, attributes={"group": start % 10}, usage_bytes=total, chunk_count=len(rows)))
+            s.add_all(rows)
+    core.index.flush()
+    t0 = time.perf_counter()
+    core.index.optimize()
+    print(f"optimize: {time.perf_counter() - t0:.1f} s")
+    return store_id
+
+
+def measure(client: httpx.Client, store_id: str, queries: list[str], body_extra: dict) -> list[float]:
+    times = []
+    for q in queries:
+        t0 = time.perf_counter()
+        r = client.post(f"/vector_stores/{store_id}/search", json={"query": q, **body_extra})
+        times.append((time.perf_counter() - t0) * 1000)
+        r.raise_for_status()
+    return times
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--chunks", type=int, default=100_000)
+    parser.add_argument("--queries", type=int, default=300)
+    parser.add_argument("--base", type=int, default=2000, help="distinct documents embedded")
+    parser.add_argument("--data-dir", type=Path, default=None)
+    args = parser.parse_args()
+    data_dir = args.data_dir or Path(tempfile.mkdtemp(prefix="retrievd-search-"))
+    core = Core(Settings(data_dir=data_dir, api_key=KEY))
+    ProjectService(core.db).bootstrap(KEY)
+    project_id = ProjectService(core.db).list_projects()[0].id
+    docs, queries = load_texts()
+    picks = np.random.default_rng(3).choice(len(docs), size=min(args.base, len(docs)), replace=False)
+    docs = [docs[i] for i in sorted(picks)]
+    with core.db.session() as s:
+        exists = s.get(VectorStore, "vs_bench") is not None
+    store_id = "vs_bench" if exists else build_store(core, project_id, args.chunks, docs, data_dir / "base.npy")
+    print(f"store: {core.index.count(store_id)} chunks")
+
+    server = uvicorn.Server(uvicorn.Config(create_app(core, start_workers=False), host="127.0.0.1", port=8765, log_level="warning"))
+    threading.Thread(target=server.run, daemon=True).start()
+    while not server.started:
+        time.sleep(0.05)
+    rng = np.random.default_rng(1)
+    sample = [queries[i] for i in rng.choice(len(queries), size=args.queries, replace=False)]
+    table = Table("search", "p50 ms", "p95 ms", "p99 ms", "mean ms")
+    with httpx.Client(base_url="http://127.0.0.1:8765/v1", headers={"Authorization": f"Bearer {KEY}"}, timeout=30) as client:
+        measure(client, store_id, sample[:20], {})  # warm-up
+        for label, extra in (
+            ("hybrid, top 10", {}),
+            ("hybrid, top 10, filter (10% of files)", {"filters": {"type": "eq", "key": "group", "value": 3}}),
+            ("hybrid, top 50", {"max_num_results": 50}),
+        ):
+            t = sorted(measure(client, store_id, sample, extra))
+            q = statistics.quantiles(t, n=100)
+            table.add_row(label, f"{q[49]:.1f}", f"{q[94]:.1f}", f"{q[98]:.1f}", f"{statistics.mean(t):.1f}")
+    Console().print(table)
+    server.should_exit = True
+    core.close()
+
+
+if __name__ == "__main__":
+    main()
