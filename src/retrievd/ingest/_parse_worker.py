@@ -1,8 +1,8 @@
 """The child side of `retrievd.ingest.parse`: unstructured runs here, never in the server process.
 
 Importing this module loads unstructured's partitioners and the spaCy model it classifies text
-with, so the forkserver that preloads it pays those seconds once and every per-file child forked
-from it starts warm. It also cuts unstructured off from the network (telemetry, model downloads).
+with, so the forkserver that preloads it pays those seconds once and every worker forked from it
+starts warm (`serve`). It also cuts unstructured off from the network (telemetry, downloads).
 """
 
 from __future__ import annotations
@@ -164,7 +164,8 @@ def _refuse_connect(self: socket.socket, address: Any) -> None:
 
 
 def _confine(memory_mb: int) -> None:
-    """Cap this child's address space and cut it off from the network."""
+    """Cap this worker's address space and cut it off from the network (unstructured's telemetry
+    and model downloads are switched off above; this makes sure)."""
     limit = memory_mb * 1024 * 1024
     resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
     socket.socket.connect = _refuse_connect  # type: ignore[method-assign]

@@ -1,12 +1,14 @@
 """Document parsing: a stored file -> `Element`s, with unstructured, in a bounded child process.
 
-unstructured runs in a child forked from a forkserver that has preloaded it (and torch, and the
-spaCy model: ~5-10 s of imports paid once per server process), one child per file. The child has
-an address-space limit (RLIMIT_AS) and no network; the parent kills it at the timeout. So a zip
-bomb, a hostile PDF or a parser crash rejects that file and never takes the server down. A fresh
-child per file (~40-50 ms of fork and exit) was chosen over a persistent worker pool (~1 ms per
-file, bench/parse.py --overhead): every file gets the whole memory limit and a clean process, and
-a timeout or crash costs one fork instead of a 5-10 s worker restart.
+unstructured runs in a child process, never in the server: a worker forked from a forkserver that
+has preloaded it (unstructured, torch, the spaCy model: 5-10 s of imports, paid once per server
+process). The child has an address-space limit (RLIMIT_AS) and no network; the parent kills it at
+the timeout. So a zip bomb, a hostile PDF or a parser crash rejects that file and never takes the
+server down. The warm child parses file after file; it is replaced by a fresh fork after a
+timeout, a crash, a file that hit the memory limit, once it has grown 256 MB, or after 200 files.
+Measured on small files (bench/parse.py --overhead, 2 busy cores): a reused worker adds ~1-10 ms
+to the parse itself, a new fork per file 60-200 ms (fork, copy-on-write faults, exit: ~60 ms of
+CPU), a fresh interpreter per file 10-15 s.
 
 The type comes from the content (libmagic, zip/OLE inspection), the name's extension only breaking
 ties: a DOCX named .pdf parses as DOCX, a PNG named .pdf is refused as an image. PDFs use
