@@ -62,8 +62,9 @@ def run(
         result = run_dataset(dataset, configs, fusion.DEFAULT, settings)
         out_dir = output if len(folders) == 1 else output / "results" / dataset.name
         write_dataset(result, out_dir, command)
-        console.print(f"{dataset.name}: default {fusion.DEFAULT} nDCG@10 {result.to_json()['configs'].get(fusion.DEFAULT, {}).get('ndcg@10', float('nan')):.3f}, "
-                      f"rank-bm25 {result.to_json()['baseline_bm25']['ndcg@10']:.3f} -> {out_dir}")
+        summary = result.to_json()
+        ndcg = {name: row["ndcg@10"] for name, row in [*summary["configs"].items(), ("rank-bm25", summary["baseline_bm25"])]}
+        console.print(f"{dataset.name} nDCG@10: " + ", ".join(f"{name} {value:.3f}" for name, value in ndcg.items()) + f" -> {out_dir}")
         results.append(result)
     if len(folders) > 1:
         (output / "RESULTS.md").write_text(suite_markdown(results, command))
