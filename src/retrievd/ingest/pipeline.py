@@ -193,6 +193,7 @@ def index_file(core: Core, store_id: str, file_id: str) -> None:
     with core.db.session() as s:
         row = s.get(VectorStoreFile, (store_id, file_id))
         pending = row is not None and row.status == "in_progress"
+        rows_seen = _chunk_rows(s, store_id, file_id)
     index = core.index
     points: list[IndexPoint] = []
     if pending:
@@ -213,13 +214,9 @@ def index_file(core: Core, store_id: str, file_id: str) -> None:
             if row is None or row.status not in ("completed", "in_progress"):
                 index.delete_file(store_id, file_id)
             return
-        total = int(
-            s.scalar(
-                select(func.coalesce(func.sum(ChunkRow.usage_bytes), 0)).where(
-                    ChunkRow.vector_store_id == store_id, ChunkRow.file_id == file_id
-                )
-            )
-        )
+        count, total = _chunk_rows(s, store_id, file_id)
+        if (count, total) != rows_seen or count != len(points):
+            return  # a newer ingestion replaced the rows meanwhile; its own index_file applies them
         try:
             record_change(s, store, total - row.usage_bytes, "file_indexed", enforce_quota=True)
         except QuotaExceeded as e:
@@ -228,9 +225,19 @@ def index_file(core: Core, store_id: str, file_id: str) -> None:
             row.status, row.last_error = "failed", {"code": "invalid_file", "message": e.message}
             return
         row.usage_bytes = total
-        row.chunk_count = len(points)
+        row.chunk_count = count
         row.status = "completed"
         row.last_error = None
+
+
+def _chunk_rows(s: Session, store_id: str, file_id: str) -> tuple[int, int]:
+    """How many chunk rows a file has, and their bytes."""
+    count, total = s.execute(
+        select(func.count(), func.coalesce(func.sum(ChunkRow.usage_bytes), 0)).where(
+            ChunkRow.vector_store_id == store_id, ChunkRow.file_id == file_id
+        )
+    ).one()
+    return int(count), int(total)
 
 
 def _delete_rows(s: Session, store_id: str, file_id: str) -> None:
