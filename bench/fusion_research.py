@@ -34,7 +34,7 @@ class Collection:
 
     def __init__(self, dataset: Dataset, embedder: CachedEmbedder, bm25: Bm25Encoder) -> None:
         self.dataset = dataset
-        texts = [doc.text for doc in dataset.documents]
+        texts = [doc.text or "" for doc in dataset.documents]
         queries = list(dataset.queries.values())
         self.docs = embedder.embed_documents(texts)
         self.queries = np.stack([embedder.embed_query(q) for q in queries])
@@ -53,7 +53,7 @@ class Collection:
         self.bm25 = (terms * idf) @ weights.T
         self.term_bound = (terms * idf * weights.max(0)).sum(1)  # fusion.bm25_bound
         self.ideal_bound = (terms * idf).sum(1) * (bm25.k + 1)  # sum of idf * (k1 + 1)
-        self.baseline = bm25_run([(d.id, d.text) for d in dataset.documents], dataset.queries, DEPTH)
+        self.baseline = bm25_run([(d.id, d.text or "") for d in dataset.documents], dataset.queries, DEPTH)
 
     def ndcg(self, fused: Callable[[int], dict[int, float]]) -> float:
         ids = [doc.id for doc in self.dataset.documents]

@@ -118,7 +118,7 @@ def test_a_files_collection_judges_files_or_pages(tmp_path: Path) -> None:
     (root / "questions.jsonl").write_text(json.dumps(question) + "\n")
     dataset = load_dataset(root)
     assert dataset.by_page and dataset.qrels == {"q1": {"report.txt#2": 1}}
-    assert [d.id for d in dataset.documents] == ["report.txt"]
+    assert [(d.id, d.text) for d in dataset.documents] == [("report.txt", None)]  # the pipeline parses it
     question["judgments"].append({"file": "report.txt"})
     (root / "questions.jsonl").write_text(json.dumps(question) + "\n")
     with pytest.raises(ValueError):

@@ -26,7 +26,7 @@ class Document:
     id: str
     filename: str
     content: bytes
-    text: str  # what the textbook baseline indexes; for real files, empty until parsed by the pipeline
+    text: str | None  # what the textbook baseline indexes; None for a real file (the pipeline parses it)
 
 
 @dataclass(frozen=True)
@@ -68,7 +68,7 @@ def _load_beir(path: Path) -> Dataset:
 def _load_files(path: Path) -> Dataset:
     root = path / "files"
     documents = [
-        Document(str(file.relative_to(root)), file.name, file.read_bytes(), "")
+        Document(str(file.relative_to(root)), file.name, file.read_bytes(), None)
         for file in sorted(root.rglob("*"))
         if file.is_file()
     ]

@@ -117,8 +117,8 @@ def _ingested(dataset: Dataset, settings: Settings) -> Iterator[tuple[object, st
 def _units(core: object, store_id: str, dataset: Dataset, by_file: dict) -> list[tuple[str, str]]:
     """What the baseline ranks: each document's text; for real files, the text the pipeline parsed,
     per file or per (file, page)."""
-    if all(doc.text for doc in dataset.documents) and not dataset.by_page:
-        return [(doc.id, doc.text) for doc in dataset.documents]
+    if not dataset.by_page and all(doc.text is not None for doc in dataset.documents):
+        return [(doc.id, doc.text or "") for doc in dataset.documents]
     from sqlalchemy import select
 
     from retrievd.store.models import Chunk as ChunkRow
