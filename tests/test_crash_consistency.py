@@ -121,7 +121,7 @@ class Chaos:
         operations: list[Callable[[], None]] = [self.ingest, self.ingest, self.delete_file, self.detach_file]
         operations += [self.cancel_batch, self.delete_store]
         while not stop.is_set():
-            operation = self.rng.choice(operations)
+            operation = self.rng.choice(operations) if self.files else self.ingest
             try:
                 operation()
             except (httpx.HTTPError, KeyError, ValueError):

@@ -1,0 +1,163 @@
+"""Fuzzing: schemathesis drives every operation of the service's own OpenAPI document.
+
+Requests are generated from the document (valid ones and, negated, invalid ones); path parameters
+are often the ids of real objects (a store with an indexed file, a batch, an assistant, a thread
+with a completed run, a response, a conversation), so the generated bodies reach the services
+instead of stopping at a 404. Every response must be free of server errors and match what the
+document promises: its status code, content type and schema, 4xx bodies in OpenAI's envelope.
+
+CI runs `FUZZ_EXAMPLES` cases per operation (a couple of minutes); `pytest -m slow tests/test_fuzz.py`
+runs `SLOW_FUZZ_EXAMPLES`, and `RETRIEVD_FUZZ_EXAMPLES` overrides both.
+"""
+
+from __future__ import annotations
+
+import os
+from collections import Counter
+from collections.abc import Iterator
+from typing import Any
+
+import hypothesis.strategies as st
+import pytest
+import schemathesis
+from hypothesis import HealthCheck, Phase, given, settings
+from hypothesis.errors import Unsatisfiable
+from schemathesis import GenerationMode
+from schemathesis.checks import (
+    content_type_conformance,
+    not_a_server_error,
+    response_headers_conformance,
+    response_schema_conformance,
+    status_code_conformance,
+)
+
+from tests.conftest import Server, start_server, wait_for_store
+from tests.test_isolation import QUESTION, new_project_key
+
+FUZZ_EXAMPLES = int(os.environ.get("RETRIEVD_FUZZ_EXAMPLES") or 20)
+SLOW_FUZZ_EXAMPLES = int(os.environ.get("RETRIEVD_FUZZ_EXAMPLES") or 100)
+CHECKS = [
+    not_a_server_error,
+    status_code_conformance,
+    content_type_conformance,
+    response_headers_conformance,
+    response_schema_conformance,
+]
+CASES_RUN: Counter[str] = Counter()
+
+
+@pytest.fixture(scope="module")
+def fuzz_server(assets_ready: None, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+    yield from start_server(tmp_path_factory.mktemp("fuzz"), rate_limit_per_minute=0)
+
+
+@pytest.fixture(scope="module")
+def real_ids(fuzz_server: Server) -> dict[str, str]:
+    """Real objects, by the name of the path parameter that takes their id."""
+    client = fuzz_server.client()
+    upload = client.files.create(
+        file=("club.txt", QUESTION.encode() + b" Delia Smith does."), purpose="assistants"
+    )
+    store = client.vector_stores.create(name="fuzz")
+    batch = client.vector_stores.file_batches.create(store.id, file_ids=[upload.id])
+    wait_for_store(client, store.id)
+    assistant = client.beta.assistants.create(
+        model="gpt-4o",
+        tools=[{"type": "file_search"}],
+        tool_resources={"file_search": {"vector_store_ids": [store.id]}},
+    )
+    thread = client.beta.threads.create(messages=[{"role": "user", "content": QUESTION}])
+    run = client.beta.threads.runs.create_and_poll(thread_id=thread.id, assistant_id=assistant.id)
+    message = client.beta.threads.messages.list(thread.id).data[0]
+    step = client.beta.threads.runs.steps.list(run.id, thread_id=thread.id).data[0]
+    response = client.responses.create(model="gpt-4o", input=QUESTION)
+    conversation = client.conversations.create(
+        items=[{"type": "message", "role": "user", "content": QUESTION}]
+    )
+    item = client.conversations.items.list(conversation.id).data[0]
+    new_project_key(fuzz_server, "fuzz")
+    project = client.get("/organization/projects", cast_to=dict)["data"][-1]["id"]  # type: ignore[call-overload]
+    accounts = client.get(f"/organization/projects/{project}/service_accounts", cast_to=dict)  # type: ignore[call-overload]
+    return {
+        "file_id": upload.id,
+        "store_id": store.id,
+        "batch_id": batch.id,
+        "assistant_id": assistant.id,
+        "thread_id": thread.id,
+        "message_id": message.id,
+        "run_id": run.id,
+        "step_id": step.id,
+        "response_id": response.id,
+        "conversation_id": conversation.id,
+        "item_id": item.id,
+        "project_id": project,
+        "account_id": accounts["data"][0]["id"],
+    }
+
+
+@pytest.fixture(scope="module")
+def api_schema(fuzz_server: Server) -> Iterator[Any]:
+    yield schemathesis.openapi.from_url(fuzz_server.base_url.removesuffix("/v1") + "/openapi.json")
+    print(f"\nfuzz cases run: {sum(CASES_RUN.values())} over {len(CASES_RUN)} operations")
+
+
+def _strategy(operation: Any, mode: GenerationMode, real_ids: dict[str, str]) -> Any:
+    """Valid requests half the time with the ids of real objects, so they go past the lookup. Deletes
+    keep generated ids: the real objects must live until every operation had its turn."""
+    generated = operation.as_strategy(generation_mode=mode)
+    names = [p.name for p in operation.path_parameters]
+    if mode is GenerationMode.NEGATIVE or not names or operation.method.lower() == "delete":
+        return generated
+    if not all(name in real_ids for name in names):
+        return generated
+    real = operation.as_strategy(
+        generation_mode=mode, path_parameters={name: real_ids[name] for name in names}
+    )
+    return st.one_of(generated, real)
+
+
+def _fuzz(schema: Any, server: Server, real_ids: dict[str, str], examples: int) -> None:
+    """Every operation, valid requests then invalid ones; all failures are reported together."""
+    headers = {"Authorization": f"Bearer {server.admin_key}"}
+    failures = []
+    for result in schema.get_all_operations():
+        operation = result.ok()
+        for mode in (GenerationMode.POSITIVE, GenerationMode.NEGATIVE):
+
+            @settings(max_examples=examples, **FUZZ_SETTINGS)
+            @given(case=_strategy(operation, mode, real_ids))
+            def fuzz(case: Any, label: str = operation.label) -> None:
+                CASES_RUN[label] += 1
+                case.call_and_validate(headers=headers, checks=CHECKS, timeout=60)
+
+            try:
+                fuzz()
+            except Unsatisfiable:
+                assert mode is GenerationMode.NEGATIVE, (
+                    operation.label
+                )  # no invalid value for a plain string id
+            except (Exception, BaseExceptionGroup) as error:  # noqa: BLE001 (schemathesis' failure groups are the latter)
+                failures.append(f"{operation.label} ({mode.value}): {error}")
+    assert not failures, "\n\n".join(failures)
+
+
+FUZZ_SETTINGS: dict[str, Any] = {
+    "deadline": None,
+    "database": None,  # nothing written to .hypothesis/
+    "phases": [Phase.explicit, Phase.generate],
+    "suppress_health_check": list(HealthCheck),
+    "print_blob": False,
+}
+
+
+def test_no_server_errors_and_every_response_matches_the_document(
+    api_schema: Any, fuzz_server: Server, real_ids: dict[str, str]
+) -> None:
+    _fuzz(api_schema, fuzz_server, real_ids, FUZZ_EXAMPLES)
+
+
+@pytest.mark.slow
+def test_a_longer_fuzz_finds_nothing_either(
+    api_schema: Any, fuzz_server: Server, real_ids: dict[str, str]
+) -> None:
+    _fuzz(api_schema, fuzz_server, real_ids, SLOW_FUZZ_EXAMPLES)
