@@ -116,6 +116,18 @@ def _strategy(operation: Any, mode: GenerationMode, real_ids: dict[str, str]) ->
     return st.one_of(generated, real)
 
 
+def _fuzz_operation(
+    operation: Any, mode: GenerationMode, real_ids: dict[str, str], headers: dict[str, str], examples: int
+) -> None:
+    @settings(max_examples=examples, **FUZZ_SETTINGS)
+    @given(case=_strategy(operation, mode, real_ids))
+    def fuzz(case: Any) -> None:
+        CASES_RUN[operation.label] += 1
+        case.call_and_validate(headers=headers, checks=CHECKS, timeout=60)
+
+    fuzz()
+
+
 def _fuzz(schema: Any, server: Server, real_ids: dict[str, str], examples: int) -> None:
     """Every operation, valid requests then invalid ones; all failures are reported together."""
     headers = {"Authorization": f"Bearer {server.admin_key}"}
@@ -123,20 +135,11 @@ def _fuzz(schema: Any, server: Server, real_ids: dict[str, str], examples: int) 
     for result in schema.get_all_operations():
         operation = result.ok()
         for mode in (GenerationMode.POSITIVE, GenerationMode.NEGATIVE):
-
-            @settings(max_examples=examples, **FUZZ_SETTINGS)
-            @given(case=_strategy(operation, mode, real_ids))
-            def fuzz(case: Any, label: str = operation.label) -> None:
-                CASES_RUN[label] += 1
-                case.call_and_validate(headers=headers, checks=CHECKS, timeout=60)
-
             try:
-                fuzz()
-            except Unsatisfiable:
-                assert mode is GenerationMode.NEGATIVE, (
-                    operation.label
-                )  # no invalid value for a plain string id
-            except (Exception, BaseExceptionGroup) as error:  # noqa: BLE001 (schemathesis' failure groups are the latter)
+                _fuzz_operation(operation, mode, real_ids, headers, examples)
+            except Unsatisfiable:  # no invalid value exists for an operation taking only a string id
+                assert mode is GenerationMode.NEGATIVE, operation.label
+            except (Exception, BaseExceptionGroup) as error:  # noqa: BLE001 (schemathesis raises the latter)
                 failures.append(f"{operation.label} ({mode.value}): {error}")
     assert not failures, "\n\n".join(failures)
 
