@@ -79,8 +79,17 @@ def _ingested(dataset: Dataset, settings: Settings) -> Iterator[tuple[object, st
     with tempfile.TemporaryDirectory(prefix=f"retrievd-eval-{dataset.name}-") as tmp:
         # Parsing runs in a child process per file, mostly start-up: several ingestion threads overlap them.
         workers = max(settings.ingest_workers, 2 * (os.cpu_count() or 1) + 2)
+        # Everything this process writes stays in the temporary folder, whatever the environment says.
+        data_dir = Path(tmp)
         fresh = settings.model_copy(
-            update={"data_dir": Path(tmp), "database_url": None, "qdrant_url": None, "ingest_workers": workers}
+            update={
+                "data_dir": data_dir,
+                "blobs_dir": data_dir / "files",
+                "database_url": None,
+                "qdrant_url": None,
+                "index_owner_url": None,
+                "ingest_workers": workers,
+            }
         )
         core = Core(fresh)
         embedder = CachedEmbedder(core.embedder, cache_path(settings.models_dir, settings.embedding_model))
