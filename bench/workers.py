@@ -1,12 +1,16 @@
 """Ingestion throughput with 1 and 2 `retrievd worker` processes, on PostgreSQL with the embedded index.
 
-    .venv/bin/python bench/workers.py [--files 40] [--docs-per-file 20] [--workers 1 2] [--threads 1]
+    .venv/bin/python bench/workers.py [--files 40] [--docs-per-file 20] [--workers 1 2] [--embedding-threads N]
 
 Per configuration: a fresh PostgreSQL database (RETRIEVD_TEST_POSTGRES_URL, default the server on
 127.0.0.1:5432), the index owner (`retrievd serve --no-workers`) and N workers, all started and
 warmed up (the model loaded, the parser's forkserver running) before the clock starts. The files
 (each a run of real CISI abstracts) are uploaded, attached in one batch, and timed until every file
 is `completed`. CPU seconds are summed over each process tree (parser children included).
+
+A second API (RETRIEVD_INDEX_OWNER_URL = the owner) then answers the same searches as the owner:
+its index reads cross HTTP to the owner, which is the cost of "one index, many processes" on the
+read side.
 
 Then the owner's share alone is timed: chunk rows -> points (BM25 re-encoded) -> upsert, i.e.
 `retrievd index rebuild` over the same rows. That rate is the ceiling one index owner puts on any
@@ -27,6 +31,7 @@ import uuid
 from pathlib import Path
 
 import httpx
+import numpy as np
 import openai
 from rich.console import Console
 from rich.table import Table
@@ -34,7 +39,10 @@ from sqlalchemy import create_engine, func, select, text
 
 from retrievd.config import Settings
 from retrievd.core import Core
+from retrievd.index.base import IndexQuery
+from retrievd.index.owner import RemoteIndex
 from retrievd.index.rebuild import rebuild
+from retrievd.index.sparse import Bm25Encoder
 from retrievd.store.models import Chunk
 
 CISI = Path(__file__).resolve().parents[2] / "shared" / "eval" / "cisi" / "corpus.jsonl"
@@ -80,7 +88,7 @@ def wait_http(url: str, proc: subprocess.Popen) -> None:
     raise RuntimeError(f"{url} did not come up")
 
 
-def run(workers: int, threads: int, paths: list[Path], root: Path) -> dict[str, float]:
+def run(workers: int, embedding_threads: int | None, paths: list[Path], root: Path) -> dict[str, float]:
     admin = create_engine(POSTGRES, isolation_level="AUTOCOMMIT")
     name = f"retrievd_bench_{uuid.uuid4().hex[:8]}"
     with admin.connect() as conn:
@@ -88,12 +96,16 @@ def run(workers: int, threads: int, paths: list[Path], root: Path) -> dict[str, 
     url = admin.url.set(database=name).render_as_string(hide_password=False)
     data = root / f"w{workers}"
     env = {**os.environ, "RETRIEVD_DATABASE_URL": url, "RETRIEVD_API_KEY": KEY, "RETRIEVD_BLOBS_DIR": str(data / "blobs")}
-    port = 18400 + workers
+    port, replica_port = 18400 + 2 * workers, 18401 + 2 * workers
     procs = [start(["serve", "--no-workers", "--port", str(port)], {**env, "RETRIEVD_DATA_DIR": str(data / "owner")}, data.with_suffix(".owner.log"))]
     try:
         wait_http(f"http://127.0.0.1:{port}/health", procs[0])
+        replica_env = {**env, "RETRIEVD_DATA_DIR": str(data / "replica"), "RETRIEVD_INDEX_OWNER_URL": f"http://127.0.0.1:{port}"}
+        procs.append(start(["serve", "--no-workers", "--port", str(replica_port)], replica_env, data.with_suffix(".replica.log")))
+        wait_http(f"http://127.0.0.1:{replica_port}/health", procs[1])
+        worker_env = {**env, **({"RETRIEVD_EMBEDDING_THREADS": str(embedding_threads)} if embedding_threads else {})}
         procs += [
-            start(["worker", "--threads", str(threads)], {**env, "RETRIEVD_DATA_DIR": str(data / f"w{n}")}, data.with_suffix(f".w{n}.log"))
+            start(["worker", "--threads", "1"], {**worker_env, "RETRIEVD_DATA_DIR": str(data / f"w{n}")}, data.with_suffix(f".w{n}.log"))
             for n in range(workers)
         ]
         client = openai.OpenAI(base_url=f"http://127.0.0.1:{port}/v1", api_key=KEY, max_retries=0, timeout=300)
@@ -112,6 +124,11 @@ def run(workers: int, threads: int, paths: list[Path], root: Path) -> dict[str, 
             time.sleep(0.2)
         seconds = time.perf_counter() - t0
         cpu = [cpu_seconds(p.pid) - c for p, c in zip(procs, cpu0)]
+        latency = {
+            name: search_p50(openai.OpenAI(base_url=f"http://127.0.0.1:{p}/v1", api_key=KEY, max_retries=0), store.id)
+            for name, p in (("owner", port), ("replica", replica_port))
+        }
+        latency["read"] = remote_read_p50(f"http://127.0.0.1:{port}", store.id)
         engine = create_engine(url)
         with engine.connect() as conn:
             chunks, tokens = conn.execute(
@@ -119,12 +136,45 @@ def run(workers: int, threads: int, paths: list[Path], root: Path) -> dict[str, 
             ).one()
         engine.dispose()
         assert counts.completed == len(paths), counts
-        return {"seconds": seconds, "chunks": chunks, "tokens": tokens, "owner_cpu": cpu[0], "workers_cpu": sum(cpu[1:]), "url": url}  # type: ignore[dict-item]
+        return {
+            "seconds": seconds, "chunks": chunks, "tokens": tokens, "owner_cpu": cpu[0], "workers_cpu": sum(cpu[2:]),
+            "owner_ms": latency["owner"], "replica_ms": latency["replica"], "read_ms": latency["read"],
+            "url": url,  # type: ignore[dict-item]
+        }
     finally:
         for p in procs:
             p.send_signal(signal.SIGTERM)
         for p in procs:
             p.wait(60)
+
+
+def search_p50(client: openai.OpenAI, store_id: str, n: int = 40) -> float:
+    """Median milliseconds of a search (query embedding + index + HTTP), after a warm-up."""
+    queries = [json.loads(line)["text"] for line in CISI.with_name("queries.jsonl").read_text().splitlines()[:n]]
+    client.vector_stores.search(store_id, query=queries[0])
+    times = []
+    for query in queries:
+        t0 = time.perf_counter()
+        client.vector_stores.search(store_id, query=query[:500])
+        times.append(time.perf_counter() - t0)
+    return 1000 * sorted(times)[len(times) // 2]
+
+
+def remote_read_p50(owner_url: str, store_id: str, n: int = 100) -> float:
+    """Median milliseconds of one index read through the owner (HTTP + JSON + the engine): what a
+    replica adds to a search, the query embedding aside."""
+    index = RemoteIndex(owner_url, 384, key=KEY)
+    rng = np.random.default_rng(0)
+    bm25 = Bm25Encoder()
+    times = []
+    for n_query in range(n):
+        dense = rng.normal(size=384)
+        query = IndexQuery([store_id], dense=(dense / np.linalg.norm(dense)).tolist(), sparse=bm25.encode_query(f"library {n_query}"))
+        t0 = time.perf_counter()
+        index.query_branches(query)
+        times.append(time.perf_counter() - t0)
+    index.close()
+    return 1000 * sorted(times)[len(times) // 2]
 
 
 def owner_rate(url: str, root: Path) -> tuple[int, float]:
@@ -142,25 +192,29 @@ def main() -> None:
     parser.add_argument("--files", type=int, default=40)
     parser.add_argument("--docs-per-file", type=int, default=20)
     parser.add_argument("--workers", type=int, nargs="*", default=[1, 2])
-    parser.add_argument("--threads", type=int, default=1, help="ingestion threads per worker")
+    parser.add_argument("--embedding-threads", type=int, help="ONNX threads per worker (default: the model's, all cores)")
     args = parser.parse_args()
-    console = Console(width=150)
+    console = Console(width=180)
     root = Path(tempfile.mkdtemp(prefix="retrievd-bench-workers-"))
     paths = write_files(root, args.files, args.docs_per_file)
     console.print(f"{os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f}; {len(paths)} files of {args.docs_per_file} CISI abstracts")
-    table = Table("workers", "seconds", "files/s", "chunks/s", "tokens/s", "worker CPU s", "owner CPU s", "CPU use")
+    table = Table(
+        "workers", "chunks", "seconds", "chunks/s", "tokens/s", "worker CPU/chunk", "owner CPU/chunk", "CPU use",
+        "search p50 owner", "search p50 replica", "index read via owner p50",
+    )
     urls = []
     for n in args.workers:
-        r = run(n, args.threads, paths, root)
+        r = run(n, args.embedding_threads, paths, root)
         urls.append(str(r["url"]))
         busy = (r["workers_cpu"] + r["owner_cpu"]) / r["seconds"]
         table.add_row(
-            str(n), f"{r['seconds']:.1f}", f"{len(paths) / r['seconds']:.2f}", f"{r['chunks'] / r['seconds']:.1f}",
-            f"{r['tokens'] / r['seconds']:.0f}", f"{r['workers_cpu']:.1f}", f"{r['owner_cpu']:.1f}", f"{busy:.2f} cores",
+            str(n), str(r["chunks"]), f"{r['seconds']:.1f}", f"{r['chunks'] / r['seconds']:.1f}", f"{r['tokens'] / r['seconds']:.0f}",
+            f"{1000 * r['workers_cpu'] / r['chunks']:.0f} ms", f"{1000 * r['owner_cpu'] / r['chunks']:.1f} ms", f"{busy:.2f} cores",
+            f"{r['owner_ms']:.0f} ms", f"{r['replica_ms']:.0f} ms", f"{r['read_ms']:.1f} ms",
         )
     console.print(table)
     points, seconds = owner_rate(urls[-1], root)
-    console.print(f"owner step alone (rows -> points -> upsert, `index rebuild`): {points} points in {seconds:.2f} s = {points / seconds:.0f} points/s")
+    console.print(f"owner step alone (rows -> points -> upsert, `index rebuild`): {points} points in {seconds:.2f} s = {1000 * seconds / points:.2f} ms per point")
     admin = create_engine(POSTGRES, isolation_level="AUTOCOMMIT")
     with admin.connect() as conn:
         for url in urls:
