@@ -235,7 +235,7 @@ def ingest(
 ) -> None:
     """Upload files into a vector store and index them, with a progress bar and each file's outcome."""
     from retrievd.api import schemas
-    from retrievd.ingest.pipeline import job_handlers
+    from retrievd.ingest.pipeline import INDEX_JOBS, INGEST_JOBS, job_handlers
     from retrievd.jobs.worker import WorkerPool
     from retrievd.services.files import FileService
     from retrievd.services.vector_stores import VectorStoreService
@@ -245,7 +245,8 @@ def ingest(
     store_id = _store_by_name(core, project_id, vector_store, create=True)
     files = [p for path in paths for p in (sorted(x for x in path.rglob("*") if x.is_file()) if path.is_dir() else [path])]
     stores = VectorStoreService(core)
-    pool = WorkerPool(core.queue, job_handlers(core))
+    # Reading the index through its owner (RETRIEVD_INDEX_OWNER_URL): the owner indexes, we wait for it.
+    pool = WorkerPool(core.queue, job_handlers(core, INGEST_JOBS + (INDEX_JOBS if core.writes_index else ())))
     table = Table("file", "status", "chunks", "detail")
     with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), console=console) as bar:
         task = bar.add_task("ingesting", total=len(files))
@@ -254,8 +255,9 @@ def ingest(
             with path.open("rb") as f:
                 row = FileService(core).create(project_id, f, path.name, "assistants")
             stores.add_file(project_id, store_id, schemas.CreateVectorStoreFileRequest(file_id=row.id))
-            pool.drain()
-            result = stores.get_file(project_id, store_id, row.id)
+            while (result := stores.get_file(project_id, store_id, row.id)).status == "in_progress":
+                if not pool.drain():  # a retry's backoff, or the owner's turn
+                    time.sleep(0.2)
             detail = result.last_error.message if result.last_error else ""
             with core.db.session() as s:
                 from retrievd.store.models import VectorStoreFile

@@ -15,6 +15,7 @@ so a re-run overwrites instead of duplicating.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -47,23 +48,24 @@ INDEX_JOBS = ("index_file", "reindex_file", "purge")
 
 def job_handlers(core: Core, kinds: tuple[str, ...] = INGEST_JOBS + INDEX_JOBS) -> dict[str, Handler]:
     handlers: dict[str, Handler] = {
-        "ingest_file": lambda job: _ingest_job(core, job),
-        "index_file": lambda job: index_file(core, job.vector_store_id or "", job.file_id or ""),
+        "ingest_file": lambda job: _file_job(core, job, ingest_file),
+        "index_file": lambda job: _file_job(core, job, index_file),
         "reindex_file": lambda job: reindex_file(core, job.vector_store_id or "", job.file_id or ""),
         "purge": lambda job: purge(core, job.vector_store_id or "", job.file_id),
     }
     return {kind: handlers[kind] for kind in kinds}
 
 
-def _ingest_job(core: Core, job: Job) -> None:
-    """`ingest_file`, failing the file (not only the job) when its attempts are spent, including
-    when each attempt killed its worker (the job then comes back claimed more than MAX_ATTEMPTS times)."""
+def _file_job(core: Core, job: Job, step: Callable[[Core, str, str], None]) -> None:
+    """Run an ingestion step, failing the file (not only the job) once its attempts are spent,
+    including when each attempt killed its worker (the job comes back claimed more than
+    MAX_ATTEMPTS times): a file never stays `in_progress` for good."""
     store_id, file_id = job.vector_store_id or "", job.file_id or ""
     if job.attempts > MAX_ATTEMPTS:
         _fail(core, store_id, file_id, "server_error", "Indexing this file stopped its worker repeatedly.")
         return
     try:
-        ingest_file(core, store_id, file_id)
+        step(core, store_id, file_id)
     except Exception:
         if job.attempts >= MAX_ATTEMPTS:
             _fail(core, store_id, file_id, "server_error", "The file could not be indexed.")
