@@ -13,10 +13,12 @@ runs `SLOW_FUZZ_EXAMPLES`, and `RETRIEVD_FUZZ_EXAMPLES` overrides both.
 from __future__ import annotations
 
 import os
+import socket
 from collections import Counter
 from collections.abc import Iterator
 from typing import Any
 
+import httpx
 import hypothesis.strategies as st
 import pytest
 import schemathesis
@@ -164,3 +166,90 @@ def test_a_longer_fuzz_finds_nothing_either(
     api_schema: Any, fuzz_server: Server, real_ids: dict[str, str]
 ) -> None:
     _fuzz(api_schema, fuzz_server, real_ids, SLOW_FUZZ_EXAMPLES)
+
+
+# --- what a generator does not write -------------------------------------------------------------------
+
+
+def _nested_filter(depth: int) -> bytes:
+    leaf = '{"type": "eq", "key": "a", "value": 1}'
+    return (
+        '{"query": "owner", "filters": ' + '{"type": "and", "filters": [' * depth + leaf + "]}" * depth + "}"
+    ).encode()
+
+
+MALFORMED: list[tuple[str, str, dict[str, str], bytes]] = [
+    ("deep filter", "POST", {}, _nested_filter(300)),
+    ("deeper filter", "POST", {}, _nested_filter(20_000)),
+    ("deep JSON", "POST", {}, b"[" * 100_000),
+    ("invalid UTF-8", "POST", {}, b'{"query": "\xff\xfe"}'),
+    ("NUL in a string", "POST", {}, b'{"query": "a\\u0000b"}'),
+    ("a lone surrogate", "POST", {}, b'{"query": "\\ud800"}'),
+    ("a huge number", "POST", {}, b'{"query": "a", "max_num_results": ' + b"9" * 5000 + b"}"),
+    ("not JSON", "POST", {}, b"query=owner"),
+    ("a JSON list", "POST", {}, b'["owner"]'),
+    ("form content type", "POST", {"content-type": "application/x-www-form-urlencoded"}, b"query=owner"),
+    ("wrong method", "PUT", {}, b"{}"),
+]
+
+
+@pytest.mark.parametrize(("what", "method", "headers", "body"), MALFORMED, ids=[m[0] for m in MALFORMED])
+def test_malformed_requests_get_a_4xx_in_the_envelope(
+    fuzz_server: Server,
+    real_ids: dict[str, str],
+    what: str,
+    method: str,
+    headers: dict[str, str],
+    body: bytes,
+) -> None:
+    response = httpx.request(
+        method,
+        f"{fuzz_server.base_url}/vector_stores/{real_ids['store_id']}/search",
+        content=body,
+        headers={
+            "Authorization": f"Bearer {fuzz_server.admin_key}",
+            "content-type": "application/json",
+            **headers,
+        },
+        timeout=60,
+    )
+    assert 400 <= response.status_code < 500 or (what == "NUL in a string" and response.status_code == 200), (
+        response.text
+    )
+    if response.status_code >= 400:
+        assert set(response.json()["error"]) == {"message", "type", "param", "code"}
+
+
+def _raw_status(server: Server, request: bytes) -> int | None:
+    """Send bytes no HTTP client library would; the status the server answers, or None if it hangs up."""
+    host, port = server.base_url.split("//")[1].split("/")[0].split(":")
+    with socket.create_connection((host, int(port)), timeout=30) as connection:
+        connection.sendall(request)
+        reply = connection.recv(4096)
+    return int(reply.split(b" ")[1]) if reply.startswith(b"HTTP/1.1 ") else None
+
+
+@pytest.mark.parametrize(
+    ("what", "head"),
+    [
+        ("a 100 kB path", b"GET /v1/files/file-" + b"a" * 100_000 + b" HTTP/1.1\r\n"),
+        ("a 200 kB header", b"GET /v1/files HTTP/1.1\r\nX-Pad: " + b"b" * 200_000 + b"\r\n"),
+        (
+            "10,000 headers",
+            b"GET /v1/files HTTP/1.1\r\n" + b"".join(b"X-%d: 1\r\n" % n for n in range(10_000)),
+        ),
+        ("a NUL in the path", b"GET /v1/files/\x00 HTTP/1.1\r\n"),
+    ],
+)
+def test_oversized_or_broken_http_is_refused_not_crashed(fuzz_server: Server, what: str, head: bytes) -> None:
+    auth = f"Authorization: Bearer {fuzz_server.admin_key}\r\n".encode()
+    status = _raw_status(fuzz_server, head + b"Host: localhost\r\n" + auth + b"Connection: close\r\n\r\n")
+    # Refused, served, or hung up on; never a 5xx. (uvicorn with httptools accepts headers of any size:
+    # bound them in front of the server, as a reverse proxy does.)
+    assert status is None or status < 500, status
+    assert (
+        httpx.get(
+            f"{fuzz_server.base_url}/files", headers={"Authorization": f"Bearer {fuzz_server.admin_key}"}
+        ).status_code
+        == 200
+    )

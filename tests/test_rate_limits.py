@@ -205,3 +205,17 @@ def test_a_store_holds_at_most_max_files_per_store(small: Server) -> None:
     assert e.value.param == "file_ids"
     client.vector_stores.files.create(store.id, file_id=files[0].id)  # re-adding a file takes no new place
     assert client.vector_stores.retrieve(store.id).file_counts.total == 3
+
+
+def test_a_search_takes_at_most_20_queries_of_4096_characters(small: Server) -> None:
+    """Each query is embedded and encoded inside the request: unbounded ones would hold the server for minutes."""
+    client = small.client()
+    store = client.vector_stores.create(name="queries")
+    with pytest.raises(openai.BadRequestError) as e:
+        client.vector_stores.search(store.id, query="q" * 4097)
+    assert e.value.code == "string_above_max_length" and e.value.param == "query"
+    with pytest.raises(openai.BadRequestError) as e:
+        client.vector_stores.search(store.id, query=["q"] * 21)
+    assert e.value.code == "array_above_max_length" and e.value.param == "query"
+    assert client.vector_stores.search(store.id, query="q" * 4096).data == []
+    assert client.vector_stores.search(store.id, query=["q"] * 20).data == []

@@ -1,10 +1,14 @@
-"""Request limits in front of the API: per-key rate limits, query-string and body sizes.
+"""Request limits in front of the API: per-key rate limits, query-string and body sizes, valid text.
 
 A pure ASGI middleware, so a limit answers before any route reads the body, parses JSON or opens
 the database, and the caller gets OpenAI's error envelope whatever the route would have done with
 the request (a multipart parser that swallows exceptions, for one). A body found too large while it
 streams in (no or a lying Content-Length) is answered at once; the route then sees a disconnect and
 anything it tries to send is dropped.
+
+A JSON body is read in full here (the route would read it all anyway), and one that decodes to
+text no database or tokenizer accepts (an unpaired UTF-16 surrogate, as an escape or as bytes) is a
+400 before it reaches any of them.
 
 Rate limits are token buckets per API key (requests without one: per client address), kept in this
 process: each replica enforces its own, as each of OpenAI's limits applies per organization.
@@ -15,6 +19,7 @@ from __future__ import annotations
 import hashlib
 import json
 import math
+import re
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -27,6 +32,21 @@ from retrievd.errors import APIError
 
 MULTIPART_OVERHEAD_BYTES = 1024 * 1024  # the form fields and boundaries around an upload's bytes
 LIMITED_PREFIX = "/v1/"
+# `\uD800`-`\uDFFF` escapes (a high one with its low one is a pair, one match), after an even number
+# of backslashes; and the same code points as raw bytes, which Python's JSON decoder lets through.
+_SURROGATE_ESCAPE = re.compile(
+    rb"(?<!\\)(?:\\\\)*\\u([dD][89abAB][0-9a-fA-F]{2}(?:\\u[dD][c-fC-F][0-9a-fA-F]{2})?|[dD][c-fC-F][0-9a-fA-F]{2})"
+)
+_SURROGATE_BYTES = re.compile(rb"\xed[\xa0-\xbf][\x80-\xbf]")
+
+
+def lone_surrogate(body: bytes) -> str | None:
+    """The first unpaired surrogate in a JSON body, as written there; None if there is none."""
+    for match in _SURROGATE_ESCAPE.finditer(body):
+        if len(match.group(1)) == 4:
+            return "\\u" + match.group(1).decode()
+    raw = _SURROGATE_BYTES.search(body)
+    return None if raw is None else raw.group().hex(" ")
 
 
 @dataclass
@@ -80,6 +100,14 @@ def caller_of(scope: Scope) -> str:
     return f"addr:{client[0] if client else 'unknown'}"
 
 
+def _is_json(scope: Scope) -> bool:
+    """Bodies FastAPI parses as JSON: declared so, or not declared at all."""
+    kind = Headers(scope=scope).get("content-type", "").split(";")[0].strip().lower()
+    return scope["method"] in ("POST", "PUT", "PATCH") and (
+        not kind or kind == "application/json" or kind.endswith("+json")
+    )
+
+
 async def _send_error(send: Send, error: APIError) -> None:
     body = json.dumps(error.body()).encode()
     headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
@@ -120,7 +148,9 @@ class RequestLimits:
             )
             return
         body_limit = self._body_limit(scope)
-        if body_limit is None:
+        if _is_json(scope):
+            await self._checked_json(scope, receive, send, *(body_limit or (0, None)))
+        elif body_limit is None:
             await self.app(scope, receive, send)
         else:
             await self._limit_body(scope, receive, send, *body_limit)
@@ -169,6 +199,41 @@ class RequestLimits:
         return limit, APIError(
             413, f"The request body is too large: the limit is {limit} bytes.", code="request_too_large"
         )
+
+    async def _checked_json(
+        self, scope: Scope, receive: Receive, send: Send, limit: int, too_large: APIError | None
+    ) -> None:
+        """Read the whole body (within `limit`), refuse invalid text, then hand the body to the app."""
+        length = Headers(scope=scope).get("content-length", "")
+        if too_large is not None and length.isdigit() and int(length) > limit:
+            await _send_error(send, too_large)
+            return
+        chunks, size, more = [], 0, True
+        while more:
+            message = await receive()
+            if message["type"] == "http.disconnect":
+                return
+            chunks.append(message.get("body", b""))
+            size += len(chunks[-1])
+            more = message.get("more_body", False)
+            if too_large is not None and size > limit:
+                await _send_error(send, too_large)
+                return
+        body = b"".join(chunks)
+        if (surrogate := lone_surrogate(body)) is not None:
+            message = f"We could not parse the JSON body of your request: '{surrogate}' is an unpaired surrogate, not text."
+            await _send_error(send, APIError(400, message, code="invalid_json"))
+            return
+        replayed = False
+
+        async def replay() -> Message:
+            nonlocal replayed
+            if replayed:
+                return await receive()  # after the body: a disconnect, when it comes
+            replayed = True
+            return {"type": "http.request", "body": body, "more_body": False}
+
+        await self.app(scope, replay, send)
 
     async def _limit_body(
         self, scope: Scope, receive: Receive, send: Send, limit: int, error: APIError
