@@ -39,6 +39,11 @@ class Settings(BaseSettings):
     embed_batch_size: int = 32
 
     max_upload_bytes: int = 512 * 1024 * 1024
+    # Request limits (see retrievd.api.limits); 0 turns one off.
+    rate_limit_per_minute: int = 6000  # per API key, bursts up to a minute's worth
+    max_request_body_bytes: int = 32 * 1024 * 1024  # JSON bodies; uploads have max_upload_bytes
+    max_query_bytes: int = 8192
+    max_files_per_store: int = 100_000_000  # OpenAI's, for stores created from November 2025
     ingest_workers: int = 1
     parse_timeout_s: float = 600.0
     parse_memory_mb: int = 4096

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -23,31 +24,55 @@ from retrievd.api import (
     vector_stores,
 )
 from retrievd.api.console import mount_console
+from retrievd.api.limits import RequestLimits
+from retrievd.api.schemas import ErrorResponse
 from retrievd.core import Core
 from retrievd.errors import APIError, AssetMissingError
 
+# What the OpenAPI document promises for errors: the envelope, for any 4xx or 5xx (never FastAPI's 422).
+ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
+    "4XX": {"model": ErrorResponse, "description": "The request was refused; the body says why."},
+    "5XX": {"model": ErrorResponse, "description": "The server failed."},
+}
+
 
 def _param(loc: tuple) -> str | None:
-    parts = [str(p) for p in loc if p not in ("body", "query", "path", "form")]
+    # The first element is where the value was (body, query, path...): a field may be named `query`.
+    parts = [str(p) for p in (loc[1:] if loc and loc[0] in ("body", "query", "path", "form", "header") else loc)]
     # pydantic adds the union member's name to the location; drop those tags.
     parts = [p for p in parts if not (p[:1].isupper() or p.startswith(("str", "list[", "int", "float", "bool")))]
     return ".".join(parts) or None
 
 
-def _validation_message(exc: RequestValidationError) -> tuple[str, str | None]:
+def _validation_message(exc: RequestValidationError) -> tuple[str, str | None, str | None]:
     errors = exc.errors()
     if not errors:
-        return "Invalid request.", None
+        return "Invalid request.", None, None
     first = errors[0]
     param = _param(tuple(first.get("loc", ())))
     msg = str(first.get("msg", "Invalid value")).removeprefix("Value error, ")
-    if first.get("type") == "extra_forbidden":
+    kind, ctx, value = first.get("type"), first.get("ctx") or {}, first.get("input")
+    if kind == "extra_forbidden":
         msg = f"Unrecognized request argument supplied: {param}"
-    elif first.get("type") == "missing":
+    elif kind == "missing":
         msg = f"Missing required parameter: '{param}'."
+    elif kind == "too_long" and isinstance(value, list):  # OpenAI's wording and code for size limits
+        return (
+            f"Invalid '{param}': array too long. Expected an array with maximum length {ctx.get('max_length')}, "
+            f"but got an array with length {len(value)} instead.",
+            param,
+            "array_above_max_length",
+        )
+    elif kind == "string_too_long" and isinstance(value, str):
+        return (
+            f"Invalid '{param}': string too long. Expected a string with maximum length {ctx.get('max_length')}, "
+            f"but got a string with length {len(value)} instead.",
+            param,
+            "string_above_max_length",
+        )
     elif param:
         msg = f"Invalid value for '{param}': {msg}"
-    return msg, param
+    return msg, param, None
 
 
 def create_app(core: Core, *, start_workers: bool = True) -> FastAPI:
@@ -60,6 +85,7 @@ def create_app(core: Core, *, start_workers: bool = True) -> FastAPI:
 
     app = FastAPI(title="retrievd", version=__version__, lifespan=lifespan)
     app.state.core = core
+    app.add_middleware(RequestLimits, settings=core.settings)
 
     @app.exception_handler(APIError)
     async def _api_error(_: Request, exc: APIError) -> JSONResponse:
@@ -72,8 +98,8 @@ def create_app(core: Core, *, start_workers: bool = True) -> FastAPI:
 
     @app.exception_handler(RequestValidationError)
     async def _invalid(_: Request, exc: RequestValidationError) -> JSONResponse:
-        message, param = _validation_message(exc)
-        return JSONResponse(APIError(400, message, param=param).body(), status_code=400)
+        message, param, code = _validation_message(exc)
+        return JSONResponse(APIError(400, message, param=param, code=code).body(), status_code=400)
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(_: Request, exc: StarletteHTTPException) -> JSONResponse:
@@ -102,6 +128,6 @@ def create_app(core: Core, *, start_workers: bool = True) -> FastAPI:
         conversations.router,
         eval_runs.router,
     ):
-        app.include_router(router, prefix="/v1")
+        app.include_router(router, prefix="/v1", responses=ERROR_RESPONSES)
     mount_console(app)  # last: only `/` and `/console/`, after every API route
     return app

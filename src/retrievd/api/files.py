@@ -92,7 +92,11 @@ def retrieve_file(file_id: str, core: CoreDep, principal: PrincipalDep) -> schem
     return file_object(FileService(core).get(principal.project_id, file_id))
 
 
-@router.get("/files/{file_id}/content")
+@router.get(
+    "/files/{file_id}/content",
+    response_class=FileResponse,
+    responses={200: {"description": "The file's bytes.", "content": {"application/octet-stream": {}}}},
+)
 def file_content(file_id: str, core: CoreDep, principal: PrincipalDep) -> FileResponse:
     service = FileService(core)
     row = service.get(principal.project_id, file_id)

@@ -9,6 +9,7 @@ from __future__ import annotations
 from typing import Annotated, Any, Generic, Literal, TypeVar, Union
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator, model_validator
+from pydantic_core import PydanticCustomError
 
 T = TypeVar("T")
 
@@ -36,6 +37,19 @@ class Loose(BaseModel):
 
 
 # --- shared ---------------------------------------------------------------------------------------
+
+
+class ErrorBody(BaseModel):
+    message: str
+    type: str
+    param: str | None
+    code: str | None
+
+
+class ErrorResponse(BaseModel):
+    """OpenAI's error envelope, the body of every 4xx and 5xx answer."""
+
+    error: ErrorBody
 
 
 class ListPage(BaseModel, Generic[T]):
@@ -262,6 +276,12 @@ class RankingOptions(Strict):
     hybrid_search: HybridSearch | None = None
 
 
+# Each query is embedded and BM25-encoded within the request: past these sizes one request holds the
+# server for seconds to minutes (measured on 2 cores: a 1.2 MB query 3 min, 2,000 queries 46 s).
+MAX_QUERY_CHARS = 4096
+MAX_QUERIES = 20
+
+
 class SearchRequest(Strict):
     query: Union[str, list[str]]
     rewrite_query: bool = False
@@ -275,6 +295,12 @@ class SearchRequest(Strict):
         queries = [v] if isinstance(v, str) else v
         if not queries or not any(q.strip() for q in queries):
             raise ValueError("query must be a non-empty string or list of strings")
+        if len(queries) > MAX_QUERIES:
+            raise PydanticCustomError("too_long", "at most {max_length} queries", {"max_length": MAX_QUERIES})
+        if any(len(q) > MAX_QUERY_CHARS for q in queries):
+            raise PydanticCustomError(
+                "string_too_long", "each query can be at most {max_length} characters", {"max_length": MAX_QUERY_CHARS}
+            )
         return v
 
 

@@ -151,6 +151,7 @@ class VectorStoreService:
             s.flush()
             if req.file_ids:
                 check_quota(s, project_id, 1)
+                self._check_capacity(s, row.id, req.file_ids, "file_ids")
             for file_id in req.file_ids or []:
                 self._attach(s, project_id, row.id, file_id, chunking, None, None)  # type: ignore[arg-type]
             result = self.store_object(s, row)
@@ -258,11 +259,23 @@ class VectorStoreService:
             store = self._store(s, project_id, store_id)
             self._check_not_expired(store)
             check_quota(s, project_id, 1)
+            self._check_capacity(s, store_id, [req.file_id], "file_id")
             row = self._attach(s, project_id, store_id, req.file_id, chunking, req.attributes, None)
             s.flush()
             result = self.file_object(row)
         self.core.wake_workers()
         return result
+
+    def _check_capacity(self, s: Session, store_id: str, file_ids: list[str], param: str) -> None:
+        """OpenAI's files-per-store limit (`max_files_per_store`); a file added again takes no new place."""
+        limit = self.core.settings.max_files_per_store
+        in_store = select(func.count()).where(VectorStoreFile.vector_store_id == store_id)
+        held = s.execute(in_store).scalar_one()
+        again = s.execute(in_store.where(VectorStoreFile.file_id.in_(set(file_ids)))).scalar_one()
+        if held + len(set(file_ids)) - again > limit:
+            raise invalid(
+                f"A vector store can hold at most {limit} files; this one holds {held}.", param=param, code="too_many_files"
+            )
 
     @staticmethod
     def _check_not_expired(store: VectorStore) -> None:
@@ -357,6 +370,7 @@ class VectorStoreService:
             store = self._store(s, project_id, store_id)
             self._check_not_expired(store)
             check_quota(s, project_id, 1)
+            self._check_capacity(s, store_id, [fid for fid, _, _ in items], "files" if req.files is not None else "file_ids")
             batch = FileBatch(id=new_id("vsfb_"), project_id=project_id, vector_store_id=store_id, created_at=now())
             s.add(batch)
             s.flush()
