@@ -6,7 +6,6 @@ from fastapi import APIRouter
 
 from retrievd.api import schemas as common
 from retrievd.api.deps import CoreDep, ListDep, PrincipalDep
-from retrievd.api.vector_stores import _page
 from retrievd.runtime import schemas
 from retrievd.services.assistants import AssistantService
 
@@ -27,7 +26,7 @@ def list_assistants(
     items, has_more = AssistantService(core).list(
         principal.project_id, limit=params.limit, order=params.order, after=params.after, before=params.before
     )
-    return _page(items, has_more)
+    return common.ListPage.of(items, has_more)
 
 
 @router.get("/assistants/{assistant_id}", response_model=schemas.AssistantObject)

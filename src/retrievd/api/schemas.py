@@ -59,6 +59,16 @@ class ListPage(BaseModel, Generic[T]):
     last_id: str | None
     has_more: bool
 
+    @classmethod
+    def of(cls, items: list[T], has_more: bool) -> ListPage[T]:
+        """A page of objects with an `id`, the cursors taken from its ends."""
+        return cls(
+            data=items,
+            first_id=getattr(items[0], "id") if items else None,
+            last_id=getattr(items[-1], "id") if items else None,
+            has_more=has_more,
+        )
+
 
 class DeletedObject(BaseModel):
     id: str

@@ -13,7 +13,6 @@ from fastapi import APIRouter, Depends, Request
 from retrievd.api import schemas as common
 from retrievd.api.deps import CoreDep, ListDep, PrincipalDep
 from retrievd.api.sse import assistant_stream
-from retrievd.api.vector_stores import _page
 from retrievd.errors import invalid
 from retrievd.runtime import schemas
 from retrievd.runtime.executor import runtime_lifespan
@@ -101,7 +100,7 @@ def list_messages(
         before=params.before,
         run_id=run_id,
     )
-    return _page(items, has_more)
+    return common.ListPage.of(items, has_more)
 
 
 @router.get("/threads/{thread_id}/messages/{message_id}", response_model=schemas.MessageObject)
@@ -156,7 +155,7 @@ def list_runs(
         after=params.after,
         before=params.before,
     )
-    return _page(items, has_more)
+    return common.ListPage.of(items, has_more)
 
 
 @router.get("/threads/{thread_id}/runs/{run_id}", response_model=schemas.RunObject)
@@ -204,7 +203,7 @@ def list_run_steps(
         before=params.before,
         include=include,
     )
-    return _page(items, has_more)
+    return common.ListPage.of(items, has_more)
 
 
 @router.get("/threads/{thread_id}/runs/{run_id}/steps/{step_id}", response_model=schemas.RunStepObject)

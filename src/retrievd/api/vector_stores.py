@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Literal, TypeVar
+from typing import Literal
 
 from fastapi import APIRouter
-from pydantic import BaseModel
 
 from retrievd.api import schemas
 from retrievd.api.deps import CoreDep, ListDep, PrincipalDep
@@ -13,17 +12,7 @@ from retrievd.services.search import SearchService
 from retrievd.services.vector_stores import VectorStoreService
 
 router = APIRouter(tags=["vector_stores"])
-T = TypeVar("T", bound=BaseModel)
 FileStatus = Literal["in_progress", "completed", "failed", "cancelled"]
-
-
-def _page(items: list[T], has_more: bool, id_field: str = "id") -> schemas.ListPage[T]:
-    return schemas.ListPage(
-        data=items,
-        first_id=getattr(items[0], id_field) if items else None,
-        last_id=getattr(items[-1], id_field) if items else None,
-        has_more=has_more,
-    )
 
 
 @router.post("/vector_stores", response_model=schemas.VectorStoreObject)
@@ -36,7 +25,7 @@ def list_stores(core: CoreDep, principal: PrincipalDep, params: ListDep) -> sche
     items, has_more = VectorStoreService(core).list(
         principal.project_id, limit=params.limit, order=params.order, after=params.after, before=params.before
     )
-    return _page(items, has_more)
+    return schemas.ListPage.of(items, has_more)
 
 
 @router.get("/vector_stores/{store_id}", response_model=schemas.VectorStoreObject)
@@ -87,7 +76,7 @@ def list_store_files(
         after=params.after,
         before=params.before,
     )
-    return _page(items, has_more)
+    return schemas.ListPage.of(items, has_more)
 
 
 @router.get("/vector_stores/{store_id}/files/{file_id}", response_model=schemas.VectorStoreFileObject)
@@ -152,4 +141,4 @@ def list_batch_files(
         before=params.before,
         batch_id=batch_id,
     )
-    return _page(items, has_more)
+    return schemas.ListPage.of(items, has_more)
