@@ -116,7 +116,8 @@ class Core:
         if threads:
             self.workers.append(WorkerPool(self.queue, job_handlers(self, INGEST_JOBS), threads=threads))
         if self.writes_index:
-            # One thread: index writes are milliseconds, and never wait behind a long ingestion.
+            # A pool of its own, so that index jobs never wait behind a long ingestion. One thread:
+            # qdrant-edge holds the GIL while it writes or flushes, so more threads would not overlap.
             # When the index jobs drain, new points get their HNSW graph (a no-op below ~7k of them;
             # a pause of seconds per ~10k chunks, which searches would otherwise pay in scans).
             self.workers.append(

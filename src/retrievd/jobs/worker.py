@@ -41,6 +41,8 @@ class WorkerPool:
         self._stop = threading.Event()
         self._wake = threading.Event()
         self._threads: list[threading.Thread] = []
+        self._count = threading.Lock()
+        self._running = 0  # jobs running in this pool now
         self._prefix = f"{process_name()}:{next(_pool_numbers)}"
 
     def start(self) -> None:
@@ -64,7 +66,7 @@ class WorkerPool:
         self._threads.clear()
 
     def _loop(self, worker_id: str) -> None:
-        busy = False
+        worked = False
         while not self._stop.is_set():
             try:
                 job = self.queue.claim(worker_id, tuple(self.handlers))
@@ -72,17 +74,23 @@ class WorkerPool:
                 log.exception("claiming a job failed")
                 job = None
             if job is None:
-                if busy and self.on_idle is not None:
+                if worked and self.on_idle is not None and not self._running:  # the whole pool ran dry
                     try:
                         self.on_idle()
                     except Exception:
                         log.exception("the idle hook failed")
-                busy = False
+                worked = False
                 self._wake.wait(self.poll_s)
                 self._wake.clear()
                 continue
-            busy = True
-            self._run(job, worker_id)
+            worked = True
+            with self._count:
+                self._running += 1
+            try:
+                self._run(job, worker_id)
+            finally:
+                with self._count:
+                    self._running -= 1
 
     def _reclaim_loop(self) -> None:
         while not self._stop.wait(self.heartbeat_s):
