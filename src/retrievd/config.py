@@ -70,6 +70,12 @@ class Settings(BaseSettings):
     host: str = "127.0.0.1"
     port: int = 8000
 
+    @model_validator(mode="after")
+    def _default_blobs_dir(self) -> Settings:
+        if self.blobs_dir is None:
+            self.blobs_dir = self.data_dir / "files"
+        return self
+
     @property
     def sqlalchemy_url(self) -> str:
         return self.database_url or f"sqlite:///{(self.data_dir / 'retrievd.db').resolve()}"
@@ -82,9 +88,3 @@ class Settings(BaseSettings):
 @lru_cache
 def get_settings() -> Settings:
     return Settings()
-    @model_validator(mode="after")
-    def _default_blobs_dir(self) -> Settings:
-        if self.blobs_dir is None:
-            self.blobs_dir = self.data_dir / "files"
-        return self
-
