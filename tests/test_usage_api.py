@@ -172,3 +172,14 @@ def test_bad_parameters_get_openai_errors(
     r = admin.get("/organization/usage/vector_stores", params=params)
     assert r.status_code == 400
     assert r.json()["error"]["param"] == param
+
+
+def test_usage_can_be_grouped_by_store(admin: httpx.Client, stored: dict) -> None:
+    """A retrievd extension the console charts: bytes per store over time."""
+    params = {"start_time": JUNE_10, "group_by": "vector_store_id"}
+    page = admin.get("/organization/usage/vector_stores", params=params).json()
+    assert_valid(page)
+    results = [r for b in page["data"] for r in b["results"]]
+    assert results and {r["vector_store_id"] for r in results} == {stored["store"].id}
+    total = admin.get("/organization/usage/vector_stores", params={"start_time": JUNE_10}).json()
+    assert sum(r["usage_bytes"] for b in total["data"] for r in b["results"]) == sum(r["usage_bytes"] for r in results)

@@ -4,13 +4,15 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 
 class UsageVectorStoresResult(BaseModel):
     object: Literal["organization.usage.vector_stores.result"] = "organization.usage.vector_stores.result"
     usage_bytes: int
     project_id: str | None = None
+    # A retrievd extension, present only with group_by=vector_store_id.
+    vector_store_id: str | None = Field(None, exclude_if=lambda v: v is None)
 
 
 class UsageFileSearchCallsResult(BaseModel):

@@ -31,6 +31,7 @@ from retrievd.usage.storage import (
     integrate,
     load_histories,
     project_byte_seconds,
+    store_byte_seconds,
 )
 
 if TYPE_CHECKING:
@@ -141,28 +142,35 @@ class UsageService:
         limit: int | None = None,
         page: str | None = None,
     ) -> schemas.UsageResponse:
-        by_project = "project_id" in _grouping(group_by, {"project_id"})
+        # vector_store_id is a retrievd extension of OpenAI's grouping (the console charts it).
+        keys = sorted(_grouping(group_by, {"project_id", "vector_store_id"}))
         w = window(start_time, end_time, bucket_width, limit, page, USAGE_LIMITS.get(bucket_width, (7, 31)))
         until = now()
         with self.db.session() as s:
-            per_project = project_byte_seconds(s, w.edges, until, project_ids or None)
+            per_store = store_byte_seconds(s, w.edges, until, project_ids or None)
         spans = elapsed(w.edges, until)
+        groups: dict[tuple[str | None, ...], list[int]] = {}
+        for (project_id, store_id), series in per_store.items():
+            ids = {"project_id": project_id, "vector_store_id": store_id}
+            acc = groups.setdefault(tuple(ids[k] for k in keys), [0] * len(series))
+            for k, v in enumerate(series):
+                acc[k] += v
 
         def mean(byte_seconds: int, k: int) -> int:
             return byte_seconds // spans[k] if spans[k] else 0
 
         results: list[list[schemas.Result]] = []
         for k in range(len(spans)):
-            if by_project:
+            if keys:
                 results.append(
                     [
-                        schemas.UsageVectorStoresResult(usage_bytes=mean(series[k], k), project_id=p)
-                        for p, series in per_project.items()
+                        schemas.UsageVectorStoresResult(usage_bytes=mean(series[k], k), **dict(zip(keys, group)))
+                        for group, series in groups.items()
                         if series[k]
                     ]
                 )
             else:
-                total = sum(series[k] for series in per_project.values())
+                total = sum(series[k] for series in groups.values())
                 results.append([schemas.UsageVectorStoresResult(usage_bytes=mean(total, k))])
         return _page(w, results)
 

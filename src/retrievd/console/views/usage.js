@@ -51,8 +51,9 @@ export async function usagePage(ctx) {
 async function historyCharts(days, stores) {
   const start = (Math.floor(Date.now() / 1000 / DAY) - days + 1) * DAY;
   const query = { start_time: start, bucket_width: "1d", limit: days };
-  const [usage, costs, searches, projects] = await Promise.all([
+  const [usage, perStore, costs, searches, projects] = await Promise.all([
     get("organization/usage/vector_stores", { ...query, group_by: ["project_id"] }),
+    get("organization/usage/vector_stores", { ...query, group_by: ["vector_store_id"] }),
     get("organization/costs", { ...query, group_by: ["project_id"] }),
     get("organization/usage/file_search_calls", { ...query, group_by: ["vector_store_id"] }),
     get("organization/projects", { limit: 100 }).then((p) => p.data, () => []),
@@ -62,6 +63,13 @@ async function historyCharts(days, stores) {
   const currency = costs.data.flatMap((b) => b.results)[0]?.amount.currency || "usd";
   const money = new Intl.NumberFormat(undefined, { style: "currency", currency: currency.toUpperCase(), maximumSignificantDigits: 3 });
   return [
+    timeChart({
+      title: "Stored per day, per store",
+      note: "(the day's average)",
+      buckets: perStore.data.map((b) => b.start_time),
+      series: series(perStore.data, "vector_store_id", (r) => r.usage_bytes, (id) => storeName.get(id) || id),
+      format: bytes,
+    }),
     timeChart({
       title: "Stored per day, per project",
       note: "(the day's average: a store added late in a day counts for part of it)",
