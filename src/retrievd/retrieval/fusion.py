@@ -106,6 +106,8 @@ def rank(
 
     `sparse_bound` should come from `bm25_bound()`; without it BM25 scores are relative to the best
     BM25 hit of this query, which ranks worse on long queries and is not comparable across queries.
+    `query_dense`, `query_sparse` and `rerank` are the search path's inputs for a reranking stage;
+    no configuration reranks (eval/README.md says why), so they are accepted and not used.
     """
     dense_hits = dense_hits if config.uses_dense else []
     sparse_hits = sparse_hits if config.uses_sparse else []
