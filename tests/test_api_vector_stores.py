@@ -236,6 +236,7 @@ def test_unknown_ids_are_404(client) -> None:  # type: ignore[no-untyped-def]
         ({"filters": {"type": "and", "filters": []}}, "filters"),
         ({"filters": {"type": "in", "key": "a", "value": "not-a-list"}}, "filters"),
         ({"ranking_options": {"score_threshold": 1.5}}, "ranking_options"),
+        ({"ranking_options": {"hybrid_search": {"embedding_weight": 0, "text_weight": 0}}}, "ranking_options"),
     ],
 )
 def test_bad_search_requests_are_400(client, kwargs, param) -> None:  # type: ignore[no-untyped-def]

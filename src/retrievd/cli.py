@@ -12,6 +12,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from retrievd.config import Settings, get_settings
+from retrievd.eval.cli import eval_app
 from retrievd.usage.cli import usage_app
 
 app = typer.Typer(help="Self-hosted, OpenAI-compatible file search.", no_args_is_help=True, add_completion=False)
@@ -24,6 +25,7 @@ app.add_typer(projects_app, name="projects")
 app.add_typer(keys_app, name="keys")
 app.add_typer(index_app, name="index")
 app.add_typer(usage_app, name="usage")
+app.add_typer(eval_app, name="eval")
 
 console = Console()
 err = Console(stderr=True)

@@ -279,6 +279,12 @@ class HybridSearch(Strict):
     embedding_weight: float = Field(ge=0)
     text_weight: float = Field(ge=0)
 
+    @model_validator(mode="after")
+    def _some_weight(self) -> HybridSearch:
+        if self.embedding_weight == 0 and self.text_weight == 0:
+            raise ValueError("embedding_weight and text_weight cannot both be 0")
+        return self
+
 
 class RankingOptions(Strict):
     ranker: Literal["none", "auto", "default-2024-11-15"] = "auto"

@@ -75,6 +75,7 @@ def _search_one(core: Core, store_ids: list[str], query: str, options: SearchOpt
         rerank=options.rerank,
         embedding_weight=options.embedding_weight,
         text_weight=options.text_weight,
+        sparse_bound=fusion.bm25_bound(core.index, request) if sparse_hits else 0.0,
     )
 
 
