@@ -5,7 +5,8 @@ other API); the second reaches the index through it; the two `retrievd worker` p
 chunk and embed, leaving chunk rows for the owner. Fifty files arrive through both APIs at once,
 one worker is SIGKILLed in the middle of a job, and everything still ends exactly once.
 
-The compose files (which cannot run here) are checked against the settings.
+A replica's reads through the owner are checked against the owner's own, and the compose files
+(which cannot run here) against the settings.
 """
 
 from __future__ import annotations
@@ -16,22 +17,31 @@ import shutil
 import signal
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from types import SimpleNamespace
 
 import httpx
 import openai
 import pytest
+import uvicorn
 import yaml
+from fastapi import FastAPI
+from fastapi.responses import JSONResponse
 from sqlalchemy import create_engine, func, select
 
 from retrievd.config import Settings
 from retrievd.core import Core
+from retrievd.errors import APIError
+from retrievd.index import owner
+from retrievd.index.edge import EdgeIndex
 from retrievd.index.owner import RemoteIndex
 from retrievd.store.models import Chunk, Job, VectorStore, VectorStoreFile
 from tests.conftest import ADMIN_KEY, SHARED, free_port
+from tests.test_index import DIM, DOCS, STORE, chunks, query
 
 ROOT = Path(__file__).resolve().parents[1]
 COMPOSE = [ROOT / "docker-compose.yml", ROOT / "docker-compose.cluster.yml"]
@@ -166,6 +176,45 @@ def test_two_apis_and_two_workers_ingest_50_files_once_through_a_worker_crash(
                 proc.wait(60)
             except subprocess.TimeoutExpired:
                 proc.kill()
+
+
+@pytest.fixture()
+def owner_url(tmp_path: Path) -> Iterator[tuple[str, EdgeIndex]]:
+    """An owner's internal index routes, serving an Edge index of ADI abstracts (hashed vectors, real BM25)."""
+    index = EdgeIndex(tmp_path / "index", DIM)
+    index.upsert(chunks(STORE, "file-a", DOCS[:20], {"kind": "a"}) + chunks(STORE, "file-b", DOCS[20:40], {"kind": "b"}))
+    app = FastAPI()  # the routes as `retrievd serve` mounts them, with its error envelope
+    app.add_exception_handler(APIError, lambda _, e: JSONResponse(e.body(), status_code=e.status))  # type: ignore[arg-type, attr-defined]
+    app.state.core = SimpleNamespace(settings=SimpleNamespace(api_key=ADMIN_KEY), index=index)
+    app.include_router(owner.router)
+    port = free_port()
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    while not server.started:
+        time.sleep(0.02)
+    yield f"http://127.0.0.1:{port}", index
+    server.should_exit = True
+    thread.join(10)
+    index.close()
+
+
+def test_a_replica_reads_the_owners_index_exactly_as_the_owner(owner_url: tuple[str, EdgeIndex]) -> None:
+    url, index = owner_url
+    remote = RemoteIndex(url, DIM, key=ADMIN_KEY)
+    q = query("computer information retrieval systems", filters={"type": "eq", "key": "kind", "value": "a"})
+    assert remote.query(q) == index.query(q) != []
+    assert remote.query_branches(q, complete=True) == index.query_branches(q, complete=True)
+    assert (remote.count(STORE), remote.count(STORE, "file-b")) == (40, 20)
+    assert remote.scroll(STORE, "file-a") == index.scroll(STORE, "file-a")
+    with pytest.raises(APIError) as invalid:  # the caller's mistake stays a 400 for the caller
+        remote.query(query("x", filters={"type": "nope", "key": "kind", "value": 1}))
+    assert invalid.value.status == 400
+    with pytest.raises(RuntimeError, match="index writes are jobs the owner runs"):
+        remote.upsert(chunks(STORE, "file-c", DOCS[40:41]))
+    with pytest.raises(RuntimeError, match="401"):
+        RemoteIndex(url, DIM, key="sk-not-the-admin-key").count(STORE)
+    remote.close()
 
 
 def test_an_embedded_index_has_one_owner_per_database(any_database: str, tmp_path: Path) -> None:

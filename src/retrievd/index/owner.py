@@ -16,6 +16,7 @@ holds `OwnerLock` for as long as it runs, and a second would-be owner is refused
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import fcntl
 import hmac
@@ -25,6 +26,7 @@ from typing import IO, Any
 import httpx
 from fastapi import APIRouter, Depends, Request
 from sqlalchemy import Connection, func, select
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.engine import Engine
 
 from retrievd.errors import APIError
@@ -57,8 +59,7 @@ class OwnerLock:
             return self._held is not None
         database = self.engine.url.database
         if not database or database == ":memory:":
-            self._held = open("/dev/null")  # a private database: nobody else can own it
-            return True
+            return True  # a private database: nobody else can own it
         file = open(f"{database}.index-owner", "a")
         try:
             fcntl.flock(file, fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -70,7 +71,11 @@ class OwnerLock:
 
     def release(self) -> None:
         if isinstance(self._held, Connection):
-            self._held.invalidate()  # end the session for real, not back to the pool with the lock
+            # Unlock at once (a closed session's locks go only once its server process has exited);
+            # a broken session has lost the lock already.
+            with contextlib.suppress(DBAPIError):
+                self._held.execute(select(func.pg_advisory_unlock(_OWNER_LOCK_KEY)))
+            self._held.invalidate()  # never back to the pool
         if self._held is not None:
             self._held.close()
             self._held = None
