@@ -224,7 +224,7 @@ def test_an_embedded_index_has_one_owner_per_database(any_database: str, tmp_pat
     try:
         owner.claim_index()
         with pytest.raises(RuntimeError, match="Another process owns the embedded index"):
-            rival.start_workers(0)
+            rival.claim_index(wait_s=0)
         assert not worker.writes_index  # workers leave the index to its owner
         owner.close()
         rival.claim_index()  # the lock goes with its holder

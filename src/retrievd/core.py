@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from typing import TYPE_CHECKING
 
 from retrievd.config import Settings
@@ -93,15 +94,19 @@ class Core:
                     self._bm25 = Bm25Encoder()
         return self._bm25
 
-    def claim_index(self) -> None:
-        """Become the owner of this database's embedded index (a no-op with a Qdrant server);
-        raises RuntimeError while another process owns it."""
-        if self.settings.qdrant_url is not None or self._owner_lock.acquire():
-            return
-        raise RuntimeError(
-            "Another process owns the embedded index of this database. Stop it, or make this process read "
-            "through it (RETRIEVD_INDEX_OWNER_URL) and leave ingestion to `retrievd worker`."
-        )
+    def claim_index(self, wait_s: float = 30.0) -> None:
+        """Become the owner of this database's embedded index (a no-op with a Qdrant server).
+
+        Raises RuntimeError while another process owns it; waits `wait_s` first, the time the
+        database takes to notice that a killed owner (or its machine) is gone."""
+        deadline = time.monotonic() + wait_s
+        while self.settings.qdrant_url is None and not self._owner_lock.acquire():
+            if time.monotonic() > deadline:
+                raise RuntimeError(
+                    "Another process owns the embedded index of this database. Stop it, or make this process read "
+                    "through it (RETRIEVD_INDEX_OWNER_URL) and leave ingestion to `retrievd worker`."
+                )
+            time.sleep(0.5)
 
     def start_workers(self, threads: int | None = None) -> None:
         """Run this process's share of the background work: `threads` ingestion threads (default

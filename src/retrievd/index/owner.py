@@ -34,6 +34,7 @@ from retrievd.index.base import Hit, IndexPoint, IndexQuery, Sparse, VectorIndex
 
 PREFIX = "/internal/index"
 _OWNER_LOCK_KEY = 0x7265747269657665  # PostgreSQL advisory lock id of the index owner
+_KEEPALIVE = {"tcp_keepalives_idle": "10", "tcp_keepalives_interval": "5", "tcp_keepalives_count": "3"}
 
 
 class OwnerLock:
@@ -52,6 +53,10 @@ class OwnerLock:
         if self.engine.dialect.name == "postgresql":
             conn = self.engine.connect()
             if conn.execute(select(func.pg_try_advisory_lock(_OWNER_LOCK_KEY))).scalar():
+                # If this machine dies, the server notices within ~25 s (not the system's 2 hours)
+                # and lets a new owner in.
+                for setting, value in _KEEPALIVE.items():
+                    conn.execute(select(func.set_config(setting, value, False)))
                 conn.commit()  # idle, not idle in a transaction; the session keeps the lock
                 self._held = conn
             else:
