@@ -267,10 +267,11 @@ def test_upload_search_chat_usage_eval(page, server: Server, artifacts: Path) ->
     expect(page.locator(".chunks li.target")).to_contain_text(" ".join(quoted.split()))
     page.keyboard.press("Escape")
 
-    # Usage: what each store holds now, and (admin key) bytes, cost and searches per day.
+    # Usage: what each store holds now, and (admin key) bytes per store and per project, cost and searches per day.
     page.get_by_role("link", name="Usage").click()
+    expect(page.get_by_text("Stored per day, per store")).to_be_visible()
     expect(page.get_by_text("Stored per day, per project")).to_be_visible()
-    expect(page.locator("figure.chart")).to_have_count(4)
+    expect(page.locator("figure.chart")).to_have_count(5)
     expect(page.locator("figure.chart svg circle").first).to_be_attached()
     snap(page, artifacts, "08-usage")
 
