@@ -1,6 +1,5 @@
 # The two ways to start on a fresh machine: `make serve` and `make test` (CI runs `make test`).
 VENV := .venv
-PY := $(VENV)/bin/python
 
 .PHONY: serve test test-slow install install-test
 
