@@ -2,44 +2,21 @@
 
 from __future__ import annotations
 
-import os
 import signal
-import subprocess
-import sys
 import time
 from pathlib import Path
 
-import httpx
 import openai
 from sqlalchemy import func, select
 
-from tests.conftest import ADMIN_KEY, DOCS, free_port, wait_for_store
+from tests.conftest import ADMIN_KEY, DOCS, free_port, serve_process, wait_for_store
 
 FILES = ["norwich-city.txt", "fake.docx", "layout-parser-paper-fast.pdf", "example-10k-1p.html", "fake-power-point.pptx", "fake.odt"]
 
 
-def _serve(data_dir: Path, port: int) -> subprocess.Popen:
-    env = {**os.environ, "RETRIEVD_DATA_DIR": str(data_dir), "RETRIEVD_API_KEY": ADMIN_KEY}
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "retrievd", "serve", "--port", str(port)],
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    deadline = time.time() + 60
-    while time.time() < deadline:
-        try:
-            if httpx.get(f"http://127.0.0.1:{port}/health", timeout=1).status_code == 200:
-                return proc
-        except httpx.HTTPError:
-            time.sleep(0.1)
-    proc.kill()
-    raise RuntimeError("server did not start")
-
-
 def test_sigkill_during_ingestion_then_restart_completes_every_file_once(assets_ready: None, tmp_path: Path) -> None:
     port = free_port()
-    proc = _serve(tmp_path, port)
+    proc = serve_process(tmp_path, port)
     client = openai.OpenAI(base_url=f"http://127.0.0.1:{port}/v1", api_key=ADMIN_KEY, max_retries=0)
     ids = [client.files.create(file=(n, (DOCS / n).read_bytes()), purpose="assistants").id for n in FILES]
     store = client.vector_stores.create(name="crash")
@@ -52,7 +29,7 @@ def test_sigkill_during_ingestion_then_restart_completes_every_file_once(assets_
     proc.send_signal(signal.SIGKILL)
     proc.wait()
 
-    proc = _serve(tmp_path, port)
+    proc = serve_process(tmp_path, port)
     try:
         final = wait_for_store(client, store.id)
         assert final.file_counts.completed == len(FILES), final.file_counts

@@ -4,46 +4,18 @@ run is taken up again and completes, with one answer and no half-written message
 from __future__ import annotations
 
 import contextlib
-import os
 import signal
-import subprocess
-import sys
 import threading
 import time
 from pathlib import Path
 
-import httpx
 import openai
 import pytest
 
-from tests.conftest import ADMIN_KEY, free_port
+from tests.conftest import ADMIN_KEY, free_port, serve_process
 from tests.fake_llm import FakeLLM, Reply
 
 pytestmark = pytest.mark.filterwarnings("ignore:.*deprecated:DeprecationWarning")
-
-
-def _serve(data_dir: Path, port: int, llm: FakeLLM) -> subprocess.Popen:
-    env = {
-        **os.environ,
-        "RETRIEVD_DATA_DIR": str(data_dir),
-        "RETRIEVD_API_KEY": ADMIN_KEY,
-        "RETRIEVD_UPSTREAM_BASE_URL": llm.base_url,
-    }
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "retrievd", "serve", "--port", str(port)],
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    deadline = time.time() + 60
-    while time.time() < deadline:
-        try:
-            if httpx.get(f"http://127.0.0.1:{port}/health", timeout=1).status_code == 200:
-                return proc
-        except httpx.HTTPError:
-            time.sleep(0.1)
-    proc.kill()
-    raise RuntimeError("server did not start")
 
 
 def _stream_quietly(client: openai.OpenAI, thread_id: str, assistant_id: str) -> None:
@@ -60,7 +32,7 @@ def test_runs_interrupted_by_a_kill_complete_after_restart(assets_ready: None, t
     slow = Reply(text="never finished " * 400, chunk_chars=5, delay_s=0.01)
     llm.push(slow, slow, Reply(text="Answer after restart."), Reply(text="Answer after restart."))
     port = free_port()
-    proc = _serve(tmp_path, port, llm)
+    proc = serve_process(tmp_path, port, RETRIEVD_UPSTREAM_BASE_URL=llm.base_url)
     try:
         client = openai.OpenAI(base_url=f"http://127.0.0.1:{port}/v1", api_key=ADMIN_KEY, max_retries=0)
         assistant = client.beta.assistants.create(model="gpt-4o")
@@ -80,7 +52,7 @@ def test_runs_interrupted_by_a_kill_complete_after_restart(assets_ready: None, t
         proc.send_signal(signal.SIGKILL)
         proc.wait()
 
-        proc = _serve(tmp_path, port, llm)
+        proc = serve_process(tmp_path, port, RETRIEVD_UPSTREAM_BASE_URL=llm.base_url)
         (streamed_run,) = client.beta.threads.runs.list(streamed.id).data
         for thread, run_id in ((polled, run.id), (streamed, streamed_run.id)):
             final = client.beta.threads.runs.poll(run_id, thread_id=thread.id, poll_interval_ms=100)
