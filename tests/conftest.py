@@ -2,15 +2,14 @@
 
 `RETRIEVD_TEST_DATABASE=postgres` runs the tests on PostgreSQL (RETRIEVD_TEST_POSTGRES_URL, by
 default the server on 127.0.0.1:5432 with trust auth): every test module, and every test, gets a
-fresh database of its own through RETRIEVD_DATABASE_URL, which servers and subprocesses inherit.
+fresh database of its own through RETRIEVD_DATABASE_URL, which subprocesses inherit; a server started
+with `start_server` gets the database of its data dir.
 """
 
 from __future__ import annotations
 
 import os
 import socket
-import subprocess
-import sys
 import threading
 import time
 import uuid
@@ -95,6 +94,24 @@ def _test_database(_module_database: None) -> Iterator[None]:
         yield
 
 
+_server_databases: dict[Path, str] = {}
+_dropped_at_exit = ExitStack()
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _drop_server_databases() -> Iterator[None]:
+    with _dropped_at_exit:
+        yield
+
+
+def _server_database(data_dir: Path) -> str:
+    """On PostgreSQL, the database of a server's data dir, as its SQLite file would be: made at its
+    first start, found again at a restart, never shared by two servers (each owns its index)."""
+    if data_dir not in _server_databases:
+        _server_databases[data_dir] = _dropped_at_exit.enter_context(postgres_database())
+    return _server_databases[data_dir]
+
+
 @pytest.fixture(scope="session")
 def assets_ready() -> None:
     """Every pinned model asset, pulled once per machine (a no-op when already verified)."""
@@ -132,6 +149,8 @@ def start_server(data_dir: Path, **overrides: object) -> Iterator[Server]:
     from retrievd.core import Core
     from retrievd.services.projects import ProjectService
 
+    if ON_POSTGRES:
+        overrides.setdefault("database_url", _server_database(data_dir))
     settings = Settings(data_dir=data_dir, api_key=ADMIN_KEY, **overrides)  # type: ignore[arg-type]
     core = Core(settings)
     ProjectService(core.db).bootstrap(settings.api_key)
@@ -160,28 +179,6 @@ def server(assets_ready: None, tmp_path_factory: pytest.TempPathFactory) -> Iter
 @pytest.fixture(scope="module")
 def client(server: Server):  # type: ignore[no-untyped-def]
     return server.client()
-
-
-def serve_process(data_dir: Path, port: int, **env: str) -> subprocess.Popen:
-    """`retrievd serve` in a process of its own (to be killed with SIGKILL), once it answers /health."""
-    import httpx
-
-    settings = {"RETRIEVD_DATA_DIR": str(data_dir), "RETRIEVD_API_KEY": ADMIN_KEY, **env}
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "retrievd", "serve", "--port", str(port)],
-        env={**os.environ, **settings},
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    deadline = time.time() + 60
-    while time.time() < deadline:
-        try:
-            if httpx.get(f"http://127.0.0.1:{port}/health", timeout=1).status_code == 200:
-                return proc
-        except httpx.HTTPError:
-            time.sleep(0.1)
-    proc.kill()
-    raise RuntimeError("server did not start")
 
 
 def wait_for_store(client, store_id: str, timeout: float = 600) -> object:  # type: ignore[no-untyped-def]
