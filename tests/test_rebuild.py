@@ -50,6 +50,7 @@ def test_rebuild_gives_back_an_index_with_the_same_results(assets_ready: None, t
     servers.close()
 
     monkeypatch.setenv("RETRIEVD_DATA_DIR", str(tmp_path))
+    monkeypatch.setenv("RETRIEVD_DATABASE_URL", server.core.settings.sqlalchemy_url)  # the server's, whichever kind
     monkeypatch.setenv("RETRIEVD_API_KEY", ADMIN_KEY)
     get_settings.cache_clear()
     result = CliRunner().invoke(app, ["index", "rebuild"])
