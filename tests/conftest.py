@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import os
 import socket
+import subprocess
+import sys
 import threading
 import time
 import uuid
@@ -179,6 +181,28 @@ def server(assets_ready: None, tmp_path_factory: pytest.TempPathFactory) -> Iter
 @pytest.fixture(scope="module")
 def client(server: Server):  # type: ignore[no-untyped-def]
     return server.client()
+
+
+def serve_process(data_dir: Path, port: int, **env: str) -> subprocess.Popen:
+    """`retrievd serve` in a process of its own (to be killed with SIGKILL), once it answers /health."""
+    import httpx
+
+    settings = {"RETRIEVD_DATA_DIR": str(data_dir), "RETRIEVD_API_KEY": ADMIN_KEY, **env}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "retrievd", "serve", "--port", str(port)],
+        env={**os.environ, **settings},
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    deadline = time.time() + 60
+    while time.time() < deadline:
+        try:
+            if httpx.get(f"http://127.0.0.1:{port}/health", timeout=1).status_code == 200:
+                return proc
+        except httpx.HTTPError:
+            time.sleep(0.1)
+    proc.kill()
+    raise RuntimeError("server did not start")
 
 
 def wait_for_store(client, store_id: str, timeout: float = 600) -> object:  # type: ignore[no-untyped-def]
