@@ -1,6 +1,6 @@
 """Ingestion throughput with 1 and 2 `retrievd worker` processes, on PostgreSQL with the embedded index.
 
-    .venv/bin/python bench/workers.py [--files 40] [--docs-per-file 20] [--workers 1 2] [--embedding-threads N]
+    .venv/bin/python bench/workers.py [--files 30] [--docs-per-file 20] [--workers 1 2] [--embedding-threads N]
 
 Per configuration: a fresh PostgreSQL database (RETRIEVD_TEST_POSTGRES_URL, default the server on
 127.0.0.1:5432), the index owner (`retrievd serve --no-workers`) and N workers, all started and
@@ -209,7 +209,7 @@ def owner_rate(url: str, root: Path) -> tuple[int, int, float]:
 
 def main() -> None:
     parser = argparse.ArgumentParser()
-    parser.add_argument("--files", type=int, default=40)
+    parser.add_argument("--files", type=int, default=30)
     parser.add_argument("--docs-per-file", type=int, default=20)
     parser.add_argument("--workers", type=int, nargs="*", default=[1, 2])
     parser.add_argument("--embedding-threads", type=int, help="ONNX threads per worker (default: the model's, all cores)")
