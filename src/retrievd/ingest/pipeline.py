@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
+from dataclasses import replace
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -25,7 +26,7 @@ from retrievd.errors import AssetMissingError
 from retrievd.index.base import IndexPoint, Sparse
 from retrievd.ingest.chunk import chunk_elements
 from retrievd.ingest.parse import parse_file
-from retrievd.ingest.types import Chunk, FileRejected
+from retrievd.ingest.types import Chunk, Element, FileRejected
 from retrievd.jobs.queue import MAX_ATTEMPTS
 from retrievd.jobs.worker import Handler
 from retrievd.store.models import Chunk as ChunkRow
@@ -119,7 +120,7 @@ def ingest_file(core: Core, store_id: str, file_id: str) -> None:
             timeout_s=core.settings.parse_timeout_s,
             memory_mb=core.settings.parse_memory_mb,
         )
-        chunks = chunk_elements(elements, max_tokens=max_tokens, overlap_tokens=overlap)
+        chunks = chunk_elements(_without_nul(elements), max_tokens=max_tokens, overlap_tokens=overlap)
         if not chunks:
             raise FileRejected("invalid_file", "The file contains no text that could be extracted.")
     except FileRejected as e:
@@ -129,6 +130,15 @@ def ingest_file(core: Core, store_id: str, file_id: str) -> None:
         _fail(core, store_id, file_id, "server_error", str(e))
         return
     write_chunks(core, store_id, file, chunks)
+
+
+def _without_nul(elements: list[Element]) -> list[Element]:
+    """NUL characters carry no text, and PostgreSQL's text columns refuse them: drop them before
+    anything is chunked, embedded, counted or stored, so every database keeps the same chunks."""
+    return [
+        replace(e, text=e.text.replace("\x00", ""), section=e.section and e.section.replace("\x00", ""))
+        for e in elements
+    ]
 
 
 def write_chunks(core: Core, store_id: str, file: File, chunks: list[Chunk]) -> None:
