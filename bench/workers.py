@@ -48,7 +48,9 @@ from retrievd.jobs.worker import WorkerPool
 from retrievd.store.models import Chunk, Job, VectorStoreFile
 
 CISI = Path(__file__).resolve().parents[2] / "shared" / "eval" / "cisi" / "corpus.jsonl"
-POSTGRES = os.environ.get("RETRIEVD_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres")
+POSTGRES = os.environ.get(
+    "RETRIEVD_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
+)
 KEY = "sk-bench-workers-0123456789"
 TICKS = os.sysconf("SC_CLK_TCK")
 
@@ -68,7 +70,9 @@ def cpu_seconds(pid: int) -> float:
     """CPU time of a process and its descendants (reaped ones included)."""
     try:
         fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
-        children = [int(c) for t in Path(f"/proc/{pid}/task").iterdir() for c in (t / "children").read_text().split()]
+        children = [
+            int(c) for t in Path(f"/proc/{pid}/task").iterdir() for c in (t / "children").read_text().split()
+        ]
     except OSError:
         return 0.0
     own = sum(int(f) for f in fields[11:15]) / TICKS  # utime, stime, cutime, cstime
@@ -76,7 +80,9 @@ def cpu_seconds(pid: int) -> float:
 
 
 def start(args: list[str], env: dict[str, str], log: Path) -> subprocess.Popen:
-    return subprocess.Popen([sys.executable, "-m", "retrievd", *args], env=env, stdout=log.open("w"), stderr=subprocess.STDOUT)
+    return subprocess.Popen(
+        [sys.executable, "-m", "retrievd", *args], env=env, stdout=log.open("w"), stderr=subprocess.STDOUT
+    )
 
 
 def wait_http(url: str, proc: subprocess.Popen) -> None:
@@ -97,20 +103,50 @@ def run(workers: int, embedding_threads: int | None, paths: list[Path], root: Pa
         conn.execute(text(f'CREATE DATABASE "{name}"'))
     url = admin.url.set(database=name).render_as_string(hide_password=False)
     data = root / f"w{workers}"
-    env = {**os.environ, "RETRIEVD_DATABASE_URL": url, "RETRIEVD_API_KEY": KEY, "RETRIEVD_BLOBS_DIR": str(data / "blobs")}
+    env = {
+        **os.environ,
+        "RETRIEVD_DATABASE_URL": url,
+        "RETRIEVD_API_KEY": KEY,
+        "RETRIEVD_BLOBS_DIR": str(data / "blobs"),
+    }
     port, replica_port = 18400 + 2 * workers, 18401 + 2 * workers
-    procs = [start(["serve", "--no-workers", "--port", str(port)], {**env, "RETRIEVD_DATA_DIR": str(data / "owner")}, data.with_suffix(".owner.log"))]
+    procs = [
+        start(
+            ["serve", "--no-workers", "--port", str(port)],
+            {**env, "RETRIEVD_DATA_DIR": str(data / "owner")},
+            data.with_suffix(".owner.log"),
+        )
+    ]
     try:
         wait_http(f"http://127.0.0.1:{port}/health", procs[0])
-        replica_env = {**env, "RETRIEVD_DATA_DIR": str(data / "replica"), "RETRIEVD_INDEX_OWNER_URL": f"http://127.0.0.1:{port}"}
-        procs.append(start(["serve", "--no-workers", "--port", str(replica_port)], replica_env, data.with_suffix(".replica.log")))
+        replica_env = {
+            **env,
+            "RETRIEVD_DATA_DIR": str(data / "replica"),
+            "RETRIEVD_INDEX_OWNER_URL": f"http://127.0.0.1:{port}",
+        }
+        procs.append(
+            start(
+                ["serve", "--no-workers", "--port", str(replica_port)],
+                replica_env,
+                data.with_suffix(".replica.log"),
+            )
+        )
         wait_http(f"http://127.0.0.1:{replica_port}/health", procs[1])
-        worker_env = {**env, **({"RETRIEVD_EMBEDDING_THREADS": str(embedding_threads)} if embedding_threads else {})}
+        worker_env = {
+            **env,
+            **({"RETRIEVD_EMBEDDING_THREADS": str(embedding_threads)} if embedding_threads else {}),
+        }
         procs += [
-            start(["worker", "--threads", "1"], {**worker_env, "RETRIEVD_DATA_DIR": str(data / f"w{n}")}, data.with_suffix(f".w{n}.log"))
+            start(
+                ["worker", "--threads", "1"],
+                {**worker_env, "RETRIEVD_DATA_DIR": str(data / f"w{n}")},
+                data.with_suffix(f".w{n}.log"),
+            )
             for n in range(workers)
         ]
-        client = openai.OpenAI(base_url=f"http://127.0.0.1:{port}/v1", api_key=KEY, max_retries=0, timeout=300)
+        client = openai.OpenAI(
+            base_url=f"http://127.0.0.1:{port}/v1", api_key=KEY, max_retries=0, timeout=300
+        )
         warm = client.vector_stores.create(name="warm-up")
         for n in range(workers):  # one small file per worker loads its model and parser
             f = client.files.create(file=(f"warm{n}.txt", paths[n].read_bytes()[:2000]), purpose="assistants")
@@ -127,7 +163,9 @@ def run(workers: int, embedding_threads: int | None, paths: list[Path], root: Pa
         seconds = time.perf_counter() - t0
         cpu = [cpu_seconds(p.pid) - c for p, c in zip(procs, cpu0)]
         latency = {
-            name: search_p50(openai.OpenAI(base_url=f"http://127.0.0.1:{p}/v1", api_key=KEY, max_retries=0), store.id)
+            name: search_p50(
+                openai.OpenAI(base_url=f"http://127.0.0.1:{p}/v1", api_key=KEY, max_retries=0), store.id
+            )
             for name, p in (("owner", port), ("replica", replica_port))
         }
         latency["read"] = remote_read_p50(f"http://127.0.0.1:{port}", store.id)
@@ -139,8 +177,14 @@ def run(workers: int, embedding_threads: int | None, paths: list[Path], root: Pa
         engine.dispose()
         assert counts.completed == len(paths), counts
         return {
-            "seconds": seconds, "chunks": chunks, "tokens": tokens, "owner_cpu": cpu[0], "workers_cpu": sum(cpu[2:]),
-            "owner_ms": latency["owner"], "replica_ms": latency["replica"], "read_ms": latency["read"],
+            "seconds": seconds,
+            "chunks": chunks,
+            "tokens": tokens,
+            "owner_cpu": cpu[0],
+            "workers_cpu": sum(cpu[2:]),
+            "owner_ms": latency["owner"],
+            "replica_ms": latency["replica"],
+            "read_ms": latency["read"],
             "url": url,  # type: ignore[dict-item]
         }
     finally:
@@ -152,7 +196,9 @@ def run(workers: int, embedding_threads: int | None, paths: list[Path], root: Pa
 
 def search_p50(client: openai.OpenAI, store_id: str, n: int = 40) -> float:
     """Median milliseconds of a search (query embedding + index + HTTP), after a warm-up."""
-    queries = [json.loads(line)["text"] for line in CISI.with_name("queries.jsonl").read_text().splitlines()[:n]]
+    queries = [
+        json.loads(line)["text"] for line in CISI.with_name("queries.jsonl").read_text().splitlines()[:n]
+    ]
     client.vector_stores.search(store_id, query=queries[0])
     times = []
     for query in queries:
@@ -171,7 +217,11 @@ def remote_read_p50(owner_url: str, store_id: str, n: int = 100) -> float:
     times = []
     for n_query in range(n):
         dense = rng.normal(size=384)
-        query = IndexQuery([store_id], dense=(dense / np.linalg.norm(dense)).tolist(), sparse=bm25.encode_query(f"library {n_query}"))
+        query = IndexQuery(
+            [store_id],
+            dense=(dense / np.linalg.norm(dense)).tolist(),
+            sparse=bm25.encode_query(f"library {n_query}"),
+        )
         t0 = time.perf_counter()
         index.query_branches(query)
         times.append(time.perf_counter() - t0)
@@ -186,10 +236,21 @@ def owner_rate(url: str, root: Path) -> tuple[int, int, float]:
     core = Core(Settings(data_dir=root / "owner-step", database_url=url))
     try:
         with core.db.session() as s:
-            files = s.execute(select(VectorStoreFile).where(VectorStoreFile.status == "completed")).scalars().all()
+            files = (
+                s.execute(select(VectorStoreFile).where(VectorStoreFile.status == "completed"))
+                .scalars()
+                .all()
+            )
             for row in files:
                 row.status = "in_progress"
-                s.add(Job(kind="index_file", project_id=row.project_id, vector_store_id=row.vector_store_id, file_id=row.file_id))
+                s.add(
+                    Job(
+                        kind="index_file",
+                        project_id=row.project_id,
+                        vector_store_id=row.vector_store_id,
+                        file_id=row.file_id,
+                    )
+                )
             points = sum(row.chunk_count for row in files)
         core.index.count(files[0].vector_store_id)  # open the index before the clock starts
         pool = WorkerPool(core.queue, job_handlers(core, INDEX_JOBS), poll_s=0.01)
@@ -212,15 +273,28 @@ def main() -> None:
     parser.add_argument("--files", type=int, default=30)
     parser.add_argument("--docs-per-file", type=int, default=20)
     parser.add_argument("--workers", type=int, nargs="*", default=[1, 2])
-    parser.add_argument("--embedding-threads", type=int, help="ONNX threads per worker (default: the model's, all cores)")
+    parser.add_argument(
+        "--embedding-threads", type=int, help="ONNX threads per worker (default: the model's, all cores)"
+    )
     args = parser.parse_args()
     console = Console(width=180)
     root = Path(tempfile.mkdtemp(prefix="retrievd-bench-workers-"))
     paths = write_files(root, args.files, args.docs_per_file)
-    console.print(f"{os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f}; {len(paths)} files of {args.docs_per_file} CISI abstracts")
+    console.print(
+        f"{os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f}; {len(paths)} files of {args.docs_per_file} CISI abstracts"
+    )
     table = Table(
-        "workers", "chunks", "seconds", "chunks/s", "tokens/s", "worker CPU/chunk", "owner CPU/chunk", "CPU use",
-        "search p50 owner", "search p50 replica", "index read via owner p50",
+        "workers",
+        "chunks",
+        "seconds",
+        "chunks/s",
+        "tokens/s",
+        "worker CPU/chunk",
+        "owner CPU/chunk",
+        "CPU use",
+        "search p50 owner",
+        "search p50 replica",
+        "index read via owner p50",
     )
     urls, worker_ms = [], []
     for n in args.workers:
@@ -229,9 +303,17 @@ def main() -> None:
         busy = (r["workers_cpu"] + r["owner_cpu"]) / r["seconds"]
         worker_ms.append(1000 * r["workers_cpu"] / r["chunks"])
         table.add_row(
-            str(n), str(r["chunks"]), f"{r['seconds']:.1f}", f"{r['chunks'] / r['seconds']:.1f}", f"{r['tokens'] / r['seconds']:.0f}",
-            f"{1000 * r['workers_cpu'] / r['chunks']:.0f} ms", f"{1000 * r['owner_cpu'] / r['chunks']:.1f} ms", f"{busy:.2f} cores",
-            f"{r['owner_ms']:.0f} ms", f"{r['replica_ms']:.0f} ms", f"{r['read_ms']:.1f} ms",
+            str(n),
+            str(r["chunks"]),
+            f"{r['seconds']:.1f}",
+            f"{r['chunks'] / r['seconds']:.1f}",
+            f"{r['tokens'] / r['seconds']:.0f}",
+            f"{1000 * r['workers_cpu'] / r['chunks']:.0f} ms",
+            f"{1000 * r['owner_cpu'] / r['chunks']:.1f} ms",
+            f"{busy:.2f} cores",
+            f"{r['owner_ms']:.0f} ms",
+            f"{r['replica_ms']:.0f} ms",
+            f"{r['read_ms']:.1f} ms",
         )
     console.print(table)
     files, points, seconds = owner_rate(urls[-1], root)

@@ -79,10 +79,19 @@ def test_jobs_of_dead_workers_go_back_to_the_queue(queue: JobQueue) -> None:
     _add(queue, len(workers))
     claimed = {name: queue.claim(worker_id) for name, worker_id in workers.items()}
     with queue.db.session() as s:
-        s.execute(update(Job).where(Job.claimed_by == workers["silent elsewhere"]).values(heartbeat_at=time.time() - 120))
+        s.execute(
+            update(Job)
+            .where(Job.claimed_by == workers["silent elsewhere"])
+            .values(heartbeat_at=time.time() - 120)
+        )
 
     assert queue.reclaim() == 2
     statuses = {name: _status(queue, job.id)[0] for name, job in claimed.items() if job is not None}
-    assert statuses == {"gone here": "queued", "silent elsewhere": "queued", "alive elsewhere": "running", "alive here": "running"}
+    assert statuses == {
+        "gone here": "queued",
+        "silent elsewhere": "queued",
+        "alive elsewhere": "running",
+        "alive here": "running",
+    }
     with queue.db.session() as s:
         assert s.scalar(select(Job.claimed_by).where(Job.id == claimed["gone here"].id)) is None  # type: ignore[union-attr]

@@ -31,7 +31,9 @@ def test_the_migrations_build_exactly_the_models(any_database: str) -> None:
     db.migrate()
     register_tables()
     with db.engine.connect() as conn:
-        differences = compare_metadata(MigrationContext.configure(conn, opts={"compare_type": True}), Base.metadata)
+        differences = compare_metadata(
+            MigrationContext.configure(conn, opts={"compare_type": True}), Base.metadata
+        )
     assert differences == []
     assert _revision(db) == _head()
     db.dispose()

@@ -28,7 +28,9 @@ Hits = list[tuple[str, float, str]]
 
 
 def _search_all(client, store_id: str) -> list[Hits]:  # type: ignore[no-untyped-def]
-    pages = [client.vector_stores.search(store_id, query=q, filters=f, max_num_results=8) for q, f in SEARCHES]
+    pages = [
+        client.vector_stores.search(store_id, query=q, filters=f, max_num_results=8) for q, f in SEARCHES
+    ]
     return [[(h.file_id, h.score, h.content[0].text) for h in page.data] for page in pages]
 
 
@@ -37,7 +39,9 @@ def _serve(data_dir: Path):  # type: ignore[no-untyped-def]
     return servers, next(servers)
 
 
-def test_rebuild_gives_back_an_index_with_the_same_results(assets_ready: None, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_rebuild_gives_back_an_index_with_the_same_results(
+    assets_ready: None, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     servers, server = _serve(tmp_path)
     client = server.client()
     store = client.vector_stores.create(name="rebuild")
@@ -50,7 +54,9 @@ def test_rebuild_gives_back_an_index_with_the_same_results(assets_ready: None, t
     servers.close()
 
     monkeypatch.setenv("RETRIEVD_DATA_DIR", str(tmp_path))
-    monkeypatch.setenv("RETRIEVD_DATABASE_URL", server.core.settings.sqlalchemy_url)  # the server's, whichever kind
+    monkeypatch.setenv(
+        "RETRIEVD_DATABASE_URL", server.core.settings.sqlalchemy_url
+    )  # the server's, whichever kind
     monkeypatch.setenv("RETRIEVD_API_KEY", ADMIN_KEY)
     get_settings.cache_clear()
     result = CliRunner().invoke(app, ["index", "rebuild"])

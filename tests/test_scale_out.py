@@ -46,7 +46,11 @@ from tests.test_index import DIM, DOCS, STORE, chunks, query
 ROOT = Path(__file__).resolve().parents[1]
 COMPOSE = [ROOT / "docker-compose.yml", ROOT / "docker-compose.cluster.yml"]
 FILES = 50
-QUERIES = ["history of the Dewey Decimal Classification", "library catalog automation", "citation analysis of journals"]
+QUERIES = [
+    "history of the Dewey Decimal Classification",
+    "library catalog automation",
+    "citation analysis of journals",
+]
 
 
 def _documents(folder: Path) -> list[Path]:
@@ -64,7 +68,10 @@ def _documents(folder: Path) -> list[Path]:
 
 def _start(args: list[str], env: dict[str, str], log: Path, port: int | None = None) -> subprocess.Popen:
     proc = subprocess.Popen(
-        [sys.executable, "-m", "retrievd", *args], env={**os.environ, **env}, stdout=log.open("w"), stderr=subprocess.STDOUT
+        [sys.executable, "-m", "retrievd", *args],
+        env={**os.environ, **env},
+        stdout=log.open("w"),
+        stderr=subprocess.STDOUT,
     )
     deadline = time.time() + 120
     while port is not None:
@@ -86,7 +93,11 @@ def test_two_apis_and_two_workers_ingest_50_files_once_through_a_worker_crash(
     assets_ready: None, any_database: str, tmp_path: Path
 ) -> None:
     database_url = any_database
-    common = {"RETRIEVD_DATABASE_URL": database_url, "RETRIEVD_API_KEY": ADMIN_KEY, "RETRIEVD_BLOBS_DIR": str(tmp_path / "blobs")}
+    common = {
+        "RETRIEVD_DATABASE_URL": database_url,
+        "RETRIEVD_API_KEY": ADMIN_KEY,
+        "RETRIEVD_BLOBS_DIR": str(tmp_path / "blobs"),
+    }
     owner_port, replica_port = free_port(), free_port()
     procs: dict[str, subprocess.Popen] = {}
     try:
@@ -98,14 +109,24 @@ def test_two_apis_and_two_workers_ingest_50_files_once_through_a_worker_crash(
         )
         procs["replica"] = _start(
             ["serve", "--no-workers", "--port", str(replica_port)],
-            {**common, "RETRIEVD_DATA_DIR": str(tmp_path / "replica"), "RETRIEVD_INDEX_OWNER_URL": f"http://127.0.0.1:{owner_port}"},
+            {
+                **common,
+                "RETRIEVD_DATA_DIR": str(tmp_path / "replica"),
+                "RETRIEVD_INDEX_OWNER_URL": f"http://127.0.0.1:{owner_port}",
+            },
             tmp_path / "replica.log",
             replica_port,
         )
         for name in ("worker-1", "worker-2"):
-            procs[name] = _start(["worker", "--threads", "1"], {**common, "RETRIEVD_DATA_DIR": str(tmp_path / name)}, tmp_path / f"{name}.log")
+            procs[name] = _start(
+                ["worker", "--threads", "1"],
+                {**common, "RETRIEVD_DATA_DIR": str(tmp_path / name)},
+                tmp_path / f"{name}.log",
+            )
         apis = [
-            openai.OpenAI(base_url=f"http://127.0.0.1:{port}/v1", api_key=ADMIN_KEY, max_retries=0, timeout=120)
+            openai.OpenAI(
+                base_url=f"http://127.0.0.1:{port}/v1", api_key=ADMIN_KEY, max_retries=0, timeout=120
+            )
             for port in (owner_port, replica_port)
         ]
         store = apis[0].vector_stores.create(name="scale-out")
@@ -125,14 +146,18 @@ def test_two_apis_and_two_workers_ingest_50_files_once_through_a_worker_crash(
         deadline = time.time() + 300
         with engine.connect() as conn:
             while not conn.execute(
-                select(func.count()).where(Job.status == "running", Job.kind == "ingest_file", Job.claimed_by.contains(victim))
+                select(func.count()).where(
+                    Job.status == "running", Job.kind == "ingest_file", Job.claimed_by.contains(victim)
+                )
             ).scalar():
                 assert time.time() < deadline, "worker-1 never took a job"
                 conn.rollback()
                 time.sleep(0.05)
         procs["worker-1"].send_signal(signal.SIGKILL)
         procs["worker-1"].wait()
-        assert apis[1].vector_stores.retrieve(store.id).file_counts.in_progress > 0, "all done before the kill"
+        assert apis[1].vector_stores.retrieve(store.id).file_counts.in_progress > 0, (
+            "all done before the kill"
+        )
 
         while (counts := apis[1].vector_stores.retrieve(store.id).file_counts).in_progress:
             assert time.time() < deadline, counts
@@ -140,15 +165,23 @@ def test_two_apis_and_two_workers_ingest_50_files_once_through_a_worker_crash(
         assert (counts.completed, counts.failed, counts.total) == (FILES, 0, FILES)
 
         with engine.connect() as conn:
-            rows = conn.execute(select(VectorStoreFile).where(VectorStoreFile.vector_store_id == store.id)).all()
+            rows = conn.execute(
+                select(VectorStoreFile).where(VectorStoreFile.vector_store_id == store.id)
+            ).all()
             chunk_rows = dict(
                 conn.execute(
-                    select(Chunk.file_id, func.count()).where(Chunk.vector_store_id == store.id).group_by(Chunk.file_id)
+                    select(Chunk.file_id, func.count())
+                    .where(Chunk.vector_store_id == store.id)
+                    .group_by(Chunk.file_id)
                 ).all()
             )
-            chunk_bytes = conn.execute(select(func.sum(Chunk.usage_bytes)).where(Chunk.vector_store_id == store.id)).scalar()
+            chunk_bytes = conn.execute(
+                select(func.sum(Chunk.usage_bytes)).where(Chunk.vector_store_id == store.id)
+            ).scalar()
             usage = conn.execute(select(VectorStore.usage_bytes).where(VectorStore.id == store.id)).scalar()
-            jobs = conn.execute(select(Job.file_id, Job.status, Job.attempts).where(Job.kind == "ingest_file")).all()
+            jobs = conn.execute(
+                select(Job.file_id, Job.status, Job.attempts).where(Job.kind == "ingest_file")
+            ).all()
         engine.dispose()
         # Every file ingested exactly once: one ingestion job each, done; the victim's was run twice.
         assert sorted(j.file_id for j in jobs) == sorted(file_ids)
@@ -158,14 +191,18 @@ def test_two_apis_and_two_workers_ingest_50_files_once_through_a_worker_crash(
         index = RemoteIndex(f"http://127.0.0.1:{owner_port}", 384, key=ADMIN_KEY)
         for row in rows:
             assert row.chunk_count > 0
-            assert chunk_rows[row.file_id] == row.chunk_count == index.count(store.id, row.file_id), row.file_id
+            assert chunk_rows[row.file_id] == row.chunk_count == index.count(store.id, row.file_id), (
+                row.file_id
+            )
         assert index.count(store.id) == sum(chunk_rows.values())
         assert chunk_bytes == usage == sum(row.usage_bytes for row in rows)
         index.close()
 
         for query in QUERIES:
             pages = [api.vector_stores.search(store.id, query=query, max_num_results=5) for api in apis]
-            owner_hits, replica_hits = ([(h.file_id, h.score, h.content[0].text) for h in page.data] for page in pages)
+            owner_hits, replica_hits = (
+                [(h.file_id, h.score, h.content[0].text) for h in page.data] for page in pages
+            )
             assert owner_hits and owner_hits == replica_hits, query
     finally:
         for proc in procs.values():
@@ -182,7 +219,10 @@ def test_two_apis_and_two_workers_ingest_50_files_once_through_a_worker_crash(
 def owner_url(tmp_path: Path) -> Iterator[tuple[str, EdgeIndex]]:
     """An owner's internal index routes, serving an Edge index of ADI abstracts (hashed vectors, real BM25)."""
     index = EdgeIndex(tmp_path / "index", DIM)
-    index.upsert(chunks(STORE, "file-a", DOCS[:20], {"kind": "a"}) + chunks(STORE, "file-b", DOCS[20:40], {"kind": "b"}))
+    index.upsert(
+        chunks(STORE, "file-a", DOCS[:20], {"kind": "a"})
+        + chunks(STORE, "file-b", DOCS[20:40], {"kind": "b"})
+    )
     app = FastAPI()  # the routes as `retrievd serve` mounts them, with its error envelope
     app.add_exception_handler(APIError, lambda _, e: JSONResponse(e.body(), status_code=e.status))  # type: ignore[arg-type, attr-defined]
     app.state.core = SimpleNamespace(settings=SimpleNamespace(api_key=ADMIN_KEY), index=index)
@@ -219,7 +259,9 @@ def test_a_replica_reads_the_owners_index_exactly_as_the_owner(owner_url: tuple[
 
 def test_an_embedded_index_has_one_owner_per_database(any_database: str, tmp_path: Path) -> None:
     """A second owner would index half of the jobs into a shard of its own: it is refused."""
-    owner, rival = (Core(Settings(data_dir=tmp_path / name, database_url=any_database)) for name in ("a", "b"))
+    owner, rival = (
+        Core(Settings(data_dir=tmp_path / name, database_url=any_database)) for name in ("a", "b")
+    )
     worker = Core(Settings(data_dir=tmp_path / "w", database_url=any_database), worker=True)
     try:
         owner.claim_index()
@@ -235,7 +277,12 @@ def test_an_embedded_index_has_one_owner_per_database(any_database: str, tmp_pat
 
 def _environment_names(compose: dict) -> set[str]:
     services = compose["services"].values()  # YAML merge keys already applied
-    return {name for service in services for name in service.get("environment", {}) if name.startswith("RETRIEVD_")}
+    return {
+        name
+        for service in services
+        for name in service.get("environment", {})
+        if name.startswith("RETRIEVD_")
+    }
 
 
 def test_the_compose_files_set_only_real_settings() -> None:
@@ -247,7 +294,10 @@ def test_the_compose_files_set_only_real_settings() -> None:
 
 def test_the_compose_files_are_valid() -> None:
     """`docker compose config` (or the older `docker-compose`), where a client is installed."""
-    if shutil.which("docker") and subprocess.run(["docker", "compose", "version"], capture_output=True).returncode == 0:
+    if (
+        shutil.which("docker")
+        and subprocess.run(["docker", "compose", "version"], capture_output=True, check=False).returncode == 0
+    ):
         command = ["docker", "compose"]
     elif shutil.which("docker-compose"):
         command = ["docker-compose"]
@@ -256,6 +306,11 @@ def test_the_compose_files_are_valid() -> None:
     files = [arg for path in COMPOSE for arg in ("-f", str(path))]
     for chosen in (files[:2], files):  # the base alone, then with the cluster override
         result = subprocess.run(
-            [*command, *chosen, "config", "-q"], cwd=ROOT, capture_output=True, text=True, env={**os.environ, "RETRIEVD_API_KEY": "sk-x"}
+            [*command, *chosen, "config", "-q"],
+            check=False,
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            env={**os.environ, "RETRIEVD_API_KEY": "sk-x"},
         )
         assert result.returncode == 0, result.stderr

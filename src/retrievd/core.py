@@ -42,7 +42,9 @@ class Core:
         self.db.migrate()
         self.blobs = LocalBlobStore(settings.blobs_dir)
         self.queue = JobQueue(self.db)
-        self.writes_index = settings.qdrant_url is not None or (settings.index_owner_url is None and not worker)
+        self.writes_index = settings.qdrant_url is not None or (
+            settings.index_owner_url is None and not worker
+        )
         self.workers: list[WorkerPool] = []
         self.expiration: ExpirationScheduler | None = None
         self._lock = threading.Lock()
@@ -79,7 +81,9 @@ class Core:
             self.claim_index()
             return open_index(self.settings, dim)
         if self.settings.index_owner_url is None:
-            raise RuntimeError("A `retrievd worker` never opens the embedded index; set RETRIEVD_INDEX_OWNER_URL to read it.")
+            raise RuntimeError(
+                "A `retrievd worker` never opens the embedded index; set RETRIEVD_INDEX_OWNER_URL to read it."
+            )
         from retrievd.index.owner import RemoteIndex
 
         return RemoteIndex(self.settings.index_owner_url, dim, key=self.settings.api_key)
@@ -126,7 +130,12 @@ class Core:
             # When the index jobs drain, new points get their HNSW graph (a no-op below ~7k of them;
             # a pause of seconds per ~10k chunks, which searches would otherwise pay in scans).
             self.workers.append(
-                WorkerPool(self.queue, job_handlers(self, INDEX_JOBS), threads=1, on_idle=lambda: self.index.optimize())
+                WorkerPool(
+                    self.queue,
+                    job_handlers(self, INDEX_JOBS),
+                    threads=1,
+                    on_idle=lambda: self.index.optimize(),
+                )
             )
         for pool in self.workers:
             pool.start()

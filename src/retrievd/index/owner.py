@@ -21,13 +21,13 @@ import dataclasses
 import fcntl
 import hmac
 from collections.abc import Sequence
-from typing import IO, Any
+from typing import IO, Annotated, Any
 
 import httpx
 from fastapi import APIRouter, Depends, Request
 from sqlalchemy import Connection, func, select
-from sqlalchemy.exc import DBAPIError
 from sqlalchemy.engine import Engine
+from sqlalchemy.exc import DBAPIError
 
 from retrievd.errors import APIError
 from retrievd.index.base import Hit, IndexPoint, IndexQuery, Sparse, VectorIndex
@@ -65,7 +65,7 @@ class OwnerLock:
         database = self.engine.url.database
         if not database or database == ":memory:":
             return True  # a private database: nobody else can own it
-        file = open(f"{database}.index-owner", "a")
+        file = open(f"{database}.index-owner", "a")  # noqa: SIM115  (held open: the lock lives with it)
         try:
             fcntl.flock(file, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
@@ -96,30 +96,27 @@ def _owner_index(request: Request) -> VectorIndex:
 
 
 router = APIRouter(prefix=PREFIX, include_in_schema=False)
+OwnerIndex = Annotated[VectorIndex, Depends(_owner_index)]
 
 
 @router.post("/query")
-def _query(body: dict[str, Any], index: VectorIndex = Depends(_owner_index)) -> dict[str, Any]:
+def _query(index: OwnerIndex, body: dict[str, Any]) -> dict[str, Any]:
     return {"hits": [_hit_json(h) for h in index.query(query_from_json(body))]}
 
 
 @router.post("/query_branches")
-def _query_branches(
-    body: dict[str, Any], complete: bool = False, index: VectorIndex = Depends(_owner_index)
-) -> dict[str, Any]:
+def _query_branches(index: OwnerIndex, body: dict[str, Any], complete: bool = False) -> dict[str, Any]:
     dense, sparse = index.query_branches(query_from_json(body), complete)
     return {"dense": [_hit_json(h) for h in dense], "sparse": [_hit_json(h) for h in sparse]}
 
 
 @router.get("/count")
-def _count(vector_store_id: str, file_id: str | None = None, index: VectorIndex = Depends(_owner_index)) -> int:
+def _count(index: OwnerIndex, vector_store_id: str, file_id: str | None = None) -> int:
     return index.count(vector_store_id, file_id)
 
 
 @router.get("/scroll")
-def _scroll(
-    vector_store_id: str, file_id: str | None = None, index: VectorIndex = Depends(_owner_index)
-) -> list[dict[str, Any]]:
+def _scroll(index: OwnerIndex, vector_store_id: str, file_id: str | None = None) -> list[dict[str, Any]]:
     return [_hit_json(h) for h in index.scroll(vector_store_id, file_id)]
 
 
@@ -147,7 +144,9 @@ class RemoteIndex:
             raise RuntimeError("Reaching the index owner needs RETRIEVD_API_KEY, the same in every process.")
         self.dim = dim
         self._http = httpx.Client(
-            base_url=base_url.rstrip("/") + PREFIX, headers={"Authorization": f"Bearer {key}"}, timeout=timeout_s
+            base_url=base_url.rstrip("/") + PREFIX,
+            headers={"Authorization": f"Bearer {key}"},
+            timeout=timeout_s,
         )
 
     def query(self, q: IndexQuery) -> list[Hit]:
@@ -190,7 +189,12 @@ class RemoteIndex:
         except (ValueError, KeyError, TypeError):
             error = {"message": response.text}
         if response.status_code in (400, 404):  # the caller's own mistake, e.g. an invalid filter
-            raise APIError(response.status_code, error.get("message", ""), param=error.get("param"), code=error.get("code"))
+            raise APIError(
+                response.status_code,
+                error.get("message", ""),
+                param=error.get("param"),
+                code=error.get("code"),
+            )
         raise RuntimeError(f"The index owner answered {response.status_code}: {error.get('message')}")
 
 
@@ -199,4 +203,6 @@ def _scope(vector_store_id: str, file_id: str | None) -> dict[str, str]:
 
 
 def _read_only() -> RuntimeError:
-    return RuntimeError("This process reads the index through its owner; index writes are jobs the owner runs.")
+    return RuntimeError(
+        "This process reads the index through its owner; index writes are jobs the owner runs."
+    )

@@ -73,8 +73,16 @@ def _file_job(core: Core, job: Job, step: Callable[[Core, str, str], None]) -> N
         raise
 
 
-def _payload(file: File, row: VectorStoreFile, chunk_text: str, page: int | None, section: str | None) -> dict:
-    return {"text": chunk_text, "page": page, "section": section, "filename": file.filename, "attributes": row.attributes or {}}
+def _payload(
+    file: File, row: VectorStoreFile, chunk_text: str, page: int | None, section: str | None
+) -> dict:
+    return {
+        "text": chunk_text,
+        "page": page,
+        "section": section,
+        "filename": file.filename,
+        "attributes": row.attributes or {},
+    }
 
 
 def _fail(core: Core, store_id: str, file_id: str, code: str, message: str) -> None:
@@ -110,7 +118,10 @@ def ingest_file(core: Core, store_id: str, file_id: str) -> None:
             return  # deleted or cancelled before we got to it
         if file is None:
             row.status = "failed"
-            row.last_error = {"code": "invalid_file", "message": "The file was deleted before it could be indexed."}
+            row.last_error = {
+                "code": "invalid_file",
+                "message": "The file was deleted before it could be indexed.",
+            }
             return
         max_tokens, overlap = row.max_chunk_size_tokens, row.chunk_overlap_tokens
     try:

@@ -77,7 +77,9 @@ class JobQueue:
     def reclaim(self) -> int:
         """Hand back to the queue the running jobs of dead workers; returns how many."""
         with self.db.session() as s:
-            running = s.execute(select(Job.id, Job.claimed_by, Job.heartbeat_at).where(Job.status == "running")).all()
+            running = s.execute(
+                select(Job.id, Job.claimed_by, Job.heartbeat_at).where(Job.status == "running")
+            ).all()
             stale = time.time() - self.stale_after_s
             reclaimed = 0
             for job_id, worker_id, heartbeat_at in running:

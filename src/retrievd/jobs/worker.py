@@ -47,7 +47,9 @@ class WorkerPool:
 
     def start(self) -> None:
         for n in range(self.threads):
-            t = threading.Thread(target=self._loop, args=(f"{self._prefix}:{n}",), name=f"worker-{n}", daemon=True)
+            t = threading.Thread(
+                target=self._loop, args=(f"{self._prefix}:{n}",), name=f"worker-{n}", daemon=True
+            )
             t.start()
             self._threads.append(t)
         reaper = threading.Thread(target=self._reclaim_loop, name="job-reaper", daemon=True)
