@@ -35,7 +35,7 @@ import pytest
 from sqlalchemy import func, select
 
 from tests.conftest import ADMIN_KEY, DOCS, free_port
-from tests.test_crash_recovery import _serve
+from tests.conftest import serve_process as _serve
 
 BOOK = (DOCS / "book-war-and-peace-1p.txt").read_text()
 DOCUMENTS = [

@@ -21,7 +21,7 @@ from retrievd.store.models import VectorStoreFile
 from retrievd.store.usage_models import UsageLedgerEntry
 from retrievd.usage.verify import verify
 from tests.conftest import ADMIN_KEY, DOCS, free_port, wait_for_store
-from tests.test_crash_recovery import _serve
+from tests.conftest import serve_process as _serve
 
 FILES = [
     "norwich-city.txt",
