@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Request
+from dataclasses import dataclass
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Request
 
 from retrievd.api.deps import AdminDep, CoreDep
 from retrievd.usage.schemas import UsageResponse
@@ -17,68 +20,56 @@ def _list(request: Request, name: str) -> list[str]:
     return [*params.getlist(name), *params.getlist(f"{name}[]")]
 
 
-@router.get("/usage/vector_stores", response_model=UsageResponse)
-def vector_stores_usage(
+@dataclass(frozen=True)
+class Window:
+    """The query parameters every Usage and Costs endpoint shares."""
+
+    start_time: int
+    end_time: int | None
+    bucket_width: str
+    limit: int | None
+    page: str | None
+    project_ids: list[str]
+    group_by: list[str]
+
+    def args(self) -> dict[str, Any]:
+        return {
+            "start_time": self.start_time,
+            "end_time": self.end_time,
+            "bucket_width": self.bucket_width,
+            "project_ids": self.project_ids,
+            "group_by": self.group_by,
+            "limit": self.limit,
+            "page": self.page,
+        }
+
+
+def window(
     request: Request,
-    core: CoreDep,
-    _: AdminDep,
     start_time: int,
     end_time: int | None = None,
     bucket_width: str = "1d",
     limit: int | None = None,
     page: str | None = None,
-) -> UsageResponse:
-    return UsageService(core).vector_stores(
-        start_time,
-        end_time,
-        bucket_width,
-        project_ids=_list(request, "project_ids"),
-        group_by=_list(request, "group_by"),
-        limit=limit,
-        page=page,
+) -> Window:
+    return Window(
+        start_time, end_time, bucket_width, limit, page, _list(request, "project_ids"), _list(request, "group_by")
     )
+
+
+WindowDep = Annotated[Window, Depends(window)]
+
+
+@router.get("/usage/vector_stores", response_model=UsageResponse)
+def vector_stores_usage(core: CoreDep, _: AdminDep, w: WindowDep) -> UsageResponse:
+    return UsageService(core).vector_stores(**w.args())
 
 
 @router.get("/usage/file_search_calls", response_model=UsageResponse)
-def file_search_calls_usage(
-    request: Request,
-    core: CoreDep,
-    _: AdminDep,
-    start_time: int,
-    end_time: int | None = None,
-    bucket_width: str = "1d",
-    limit: int | None = None,
-    page: str | None = None,
-) -> UsageResponse:
-    return UsageService(core).file_search_calls(
-        start_time,
-        end_time,
-        bucket_width,
-        project_ids=_list(request, "project_ids"),
-        vector_store_ids=_list(request, "vector_store_ids"),
-        group_by=_list(request, "group_by"),
-        limit=limit,
-        page=page,
-    )
+def file_search_calls_usage(request: Request, core: CoreDep, _: AdminDep, w: WindowDep) -> UsageResponse:
+    return UsageService(core).file_search_calls(**w.args(), vector_store_ids=_list(request, "vector_store_ids"))
 
 
 @router.get("/costs", response_model=UsageResponse)
-def costs(
-    request: Request,
-    core: CoreDep,
-    _: AdminDep,
-    start_time: int,
-    end_time: int | None = None,
-    bucket_width: str = "1d",
-    limit: int | None = None,
-    page: str | None = None,
-) -> UsageResponse:
-    return UsageService(core).costs(
-        start_time,
-        end_time,
-        bucket_width,
-        project_ids=_list(request, "project_ids"),
-        group_by=_list(request, "group_by"),
-        limit=limit,
-        page=page,
-    )
+def costs(core: CoreDep, _: AdminDep, w: WindowDep) -> UsageResponse:
+    return UsageService(core).costs(**w.args())
