@@ -23,7 +23,6 @@ from __future__ import annotations
 import os
 import random
 import signal
-import sqlite3
 import threading
 import time
 from collections.abc import Callable
@@ -132,8 +131,18 @@ class Chaos:
 
 
 def _pending_jobs(data_dir: Path) -> int:
-    with sqlite3.connect(f"file:{data_dir / 'retrievd.db'}?mode=ro", uri=True, timeout=30) as db:
-        return db.execute("SELECT count(*) FROM jobs WHERE status IN ('queued', 'running')").fetchone()[0]
+    """Jobs queued or running, read from the server's database (SQLite or PostgreSQL alike)."""
+    from retrievd.config import Settings
+    from retrievd.store.db import Database
+    from retrievd.store.models import Job
+
+    db = Database(Settings(data_dir=data_dir).sqlalchemy_url)
+    try:
+        with db.session() as s:
+            busy = select(func.count()).select_from(Job).where(Job.status.in_(("queued", "running")))
+            return s.execute(busy).scalar_one()
+    finally:
+        db.dispose()
 
 
 def _wait_until_quiet(http: httpx.Client, data_dir: Path) -> None:
