@@ -20,7 +20,7 @@ from dataclasses import replace
 from typing import TYPE_CHECKING
 
 import numpy as np
-from sqlalchemy import delete, func, select, update
+from sqlalchemy import delete, func, select
 
 from retrievd.errors import AssetMissingError
 from retrievd.index.base import IndexPoint, Sparse
@@ -93,21 +93,49 @@ def _fail(core: Core, store_id: str, file_id: str, code: str, message: str) -> N
             row.last_error = {"code": code, "message": message}
 
 
-def _store_avg_len(core: Core, store_id: str, texts: list[str]) -> float:
-    """BM25's average document length, fixed (once, whichever worker gets there first) by the
-    first file a store indexes."""
+# A store's BM25 vectors are re-encoded once the mean chunk length moves this far from the avg_len
+# they were encoded with: BM25 barely moves within it, and a growing store re-encodes ever more rarely.
+AVG_LEN_DRIFT = 0.10
+
+
+def _settle_avg_len(core: Core, store_id: str, file_id: str) -> float:
+    """The BM25 avg_len to index `file_id` with: the mean BM25 length of the store's completed
+    chunks and this file's. The first file sets it; when the mean drifts past AVG_LEN_DRIFT the
+    store takes the new mean and its other completed files are queued to be re-encoded."""
     with core.db.session() as s:
-        fixed = s.scalar(select(VectorStore.bm25_avg_len).where(VectorStore.id == store_id))
-        if fixed:
-            return fixed
-        lengths = core.bm25.token_lengths(texts)
-        avg = max(1.0, float(np.mean(lengths))) if lengths else 1.0
-        s.execute(
-            update(VectorStore)
-            .where(VectorStore.id == store_id, VectorStore.bm25_avg_len.is_(None))
-            .values(bm25_avg_len=avg)
+        lock_store(s, store_id)
+        store = s.get(VectorStore, store_id)
+        if store is None:
+            return 1.0
+        current = store.bm25_avg_len
+        counted = select(func.sum(ChunkRow.bm25_length), func.count(ChunkRow.bm25_length))
+        counted = counted.join(
+            VectorStoreFile,
+            (VectorStoreFile.vector_store_id == ChunkRow.vector_store_id)
+            & (VectorStoreFile.file_id == ChunkRow.file_id),
+        ).where(
+            ChunkRow.vector_store_id == store_id,
+            (VectorStoreFile.status == "completed") | (VectorStoreFile.file_id == file_id),
         )
-        return s.scalar(select(VectorStore.bm25_avg_len).where(VectorStore.id == store_id)) or avg
+        total, n = s.execute(counted).one()
+        if not n:
+            return current or 1.0
+        mean = max(1.0, float(total) / n)
+        if current and abs(mean - current) <= AVG_LEN_DRIFT * current:
+            return current
+        store.bm25_avg_len = mean
+        if current:
+            completed = select(VectorStoreFile.file_id).where(
+                VectorStoreFile.vector_store_id == store_id,
+                VectorStoreFile.status == "completed",
+                VectorStoreFile.file_id != file_id,
+            )
+            s.add_all(
+                Job(kind="reindex_file", project_id=store.project_id, vector_store_id=store_id, file_id=other)
+                for other in s.scalars(completed)
+            )
+            log.info("store %s: BM25 avg_len %.1f -> %.1f, re-encoding its files", store_id, current, mean)
+    return mean
 
 
 def ingest_file(core: Core, store_id: str, file_id: str) -> None:
@@ -156,7 +184,9 @@ def write_chunks(core: Core, store_id: str, file: File, chunks: list[Chunk]) -> 
     """Embed `chunks` and store them as the file's chunk rows, with the job that indexes them."""
     texts = [c.text for c in chunks]
     dense = core.embedder.embed_documents(texts)
-    sparse = core.bm25.encode_documents(texts, _store_avg_len(core, store_id, texts))
+    # avg_len weighs the terms only when indexed; the number of terms (usage bytes) never needs it.
+    sparse = core.bm25.encode_documents(texts, avg_len=1.0)
+    bm25_lengths = core.bm25.token_lengths(texts)
     dim = dense.shape[1]
     with core.db.session() as s:
         row = s.get(VectorStoreFile, (store_id, file.id))
@@ -174,6 +204,7 @@ def write_chunks(core: Core, store_id: str, file: File, chunks: list[Chunk]) -> 
                 section=c.section,
                 dense=np.asarray(dense[i], dtype="<f4").tobytes(),
                 usage_bytes=chunk_usage_bytes(c.text, c.page, c.section, dim, len(sparse[i].indices)),
+                bm25_length=bm25_lengths[i],
             )
             for i, c in enumerate(chunks)
         )
@@ -181,8 +212,11 @@ def write_chunks(core: Core, store_id: str, file: File, chunks: list[Chunk]) -> 
     core.wake_workers()
 
 
-def points_from_rows(core: Core, store_id: str, file_id: str) -> list[IndexPoint]:
-    """A file's points, from its chunk rows: nothing is parsed or embedded again."""
+def points_from_rows(
+    core: Core, store_id: str, file_id: str, avg_len: float | None = None
+) -> list[IndexPoint]:
+    """A file's points, from its chunk rows: nothing is parsed or embedded again. BM25 weighs
+    terms with `avg_len`, by default the store's."""
     with core.db.session() as s:
         row = s.get(VectorStoreFile, (store_id, file_id))
         file = s.get(File, file_id)
@@ -196,7 +230,7 @@ def points_from_rows(core: Core, store_id: str, file_id: str) -> list[IndexPoint
                 .order_by(ChunkRow.chunk_index)
             ).scalars()
         )
-        avg_len = store.bm25_avg_len or 1.0
+        avg_len = avg_len or store.bm25_avg_len or 1.0
         sparse: list[Sparse] = core.bm25.encode_documents([c.text for c in chunks], avg_len)
         return [
             IndexPoint(
@@ -219,8 +253,10 @@ def index_file(core: Core, store_id: str, file_id: str) -> None:
         rows_seen = _chunk_rows(s, store_id, file_id)
     index = core.index
     points: list[IndexPoint] = []
+    avg_len = 0.0
     if pending:
-        points = points_from_rows(core, store_id, file_id)
+        avg_len = _settle_avg_len(core, store_id, file_id)
+        points = points_from_rows(core, store_id, file_id, avg_len)
         index.delete_file(store_id, file_id)
         index.upsert(points)
         index.flush()
@@ -251,6 +287,11 @@ def index_file(core: Core, store_id: str, file_id: str) -> None:
         row.chunk_count = count
         row.status = "completed"
         row.last_error = None
+        if store.bm25_avg_len != avg_len:
+            # Another file moved avg_len while this one was indexed, after queueing the re-encoding
+            # of the files completed by then: this one needs it too.
+            s.add(Job(kind="reindex_file", project_id=store.project_id, vector_store_id=store_id, file_id=file_id))
+    core.wake_workers()
 
 
 def _chunk_rows(s: Session, store_id: str, file_id: str) -> tuple[int, int]:

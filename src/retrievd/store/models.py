@@ -116,6 +116,9 @@ class Chunk(Base):
     section: Mapped[str | None] = mapped_column(Text, nullable=True)
     dense: Mapped[bytes] = mapped_column(LargeBinary)  # float32, little-endian
     usage_bytes: Mapped[int] = mapped_column(Integer)
+    # Length in BM25 tokens (stopwords dropped): the store's BM25 avg_len is the mean of these.
+    # NULL on rows written before revision 0003.
+    bm25_length: Mapped[int | None] = mapped_column(Integer, nullable=True)
 
 
 class Job(Base):

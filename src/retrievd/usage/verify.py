@@ -49,10 +49,11 @@ class VerifyReport:
         return not self.differences
 
 
-def _index_bytes(core: Core, store_id: str, avg_len: float) -> tuple[dict[str, int], int]:
+def _index_bytes(core: Core, store_id: str) -> tuple[dict[str, int], int]:
     """file_id -> bytes of its points as the index holds them; and the number of points."""
     hits = core.index.scroll(store_id)
-    sparse = core.bm25.encode_documents([h.payload.get("text", "") for h in hits], avg_len)
+    # Only the number of terms counts, which BM25's avg_len does not change.
+    sparse = core.bm25.encode_documents([h.payload.get("text", "") for h in hits], avg_len=1.0)
     sizes: dict[str, int] = defaultdict(int)
     for hit, vector in zip(hits, sparse, strict=True):
         p = hit.payload
@@ -110,7 +111,7 @@ def verify(core: Core) -> VerifyReport:
         ):
             if actual != recorded:
                 diffs.append(Difference(store_id, None, check, recorded, actual))
-        indexed, points = _index_bytes(core, store_id, (store.bm25_avg_len if store else None) or 1.0)
+        indexed, points = _index_bytes(core, store_id)
         report.points += points
         for row in rows:
             if row.status == "in_progress" or (store_id, row.file_id) in busy:
