@@ -351,6 +351,29 @@ def test_bm25_search_agrees_with_rank_bm25_on_adi(index: VectorIndex) -> None:
     assert np.mean(overlaps) >= 0.9 and min(overlaps) >= 0.7
 
 
+def test_best_term_scores_are_each_terms_best_bm25_and_follow_every_write(index: VectorIndex) -> None:
+    def expected(docs: list[str], text: str) -> list[float]:
+        """Each query term's best score over `docs`, from the textbook BM25 with Qdrant's IDF."""
+        oracle = _QdrantIdfBM25(_bags(docs), k1=BM25.k, b=BM25.b)
+        oracle.avgdl = AVG_LEN  # what the points were encoded with
+        return [float(oracle.get_scores([term]).max()) for term in BM25.encode_query(text).indices]
+
+    text = QUERIES[0]
+    sparse = BM25.encode_query(text)
+    index.upsert([p for i, doc in enumerate(DOCS[:20]) for p in chunks(STORE, f"file-{i}", [doc])])
+    index.upsert(chunks(OTHER, "file-z", DOCS[20:]))  # another store changes nothing
+    assert index.best_term_scores([STORE], sparse) == pytest.approx(expected(DOCS[:20], text), rel=1e-5)
+    assert index.best_term_scores([STORE], sparse) == pytest.approx(expected(DOCS[:20], text), rel=1e-5)
+
+    index.upsert([p for i, doc in enumerate(DOCS[20:40], 20) for p in chunks(STORE, f"file-{i}", [doc])])
+    assert index.best_term_scores([STORE], sparse) == pytest.approx(expected(DOCS[:40], text), rel=1e-5)
+    for i in range(20):
+        index.delete_file(STORE, f"file-{i}")
+    assert index.best_term_scores([STORE], sparse) == pytest.approx(expected(DOCS[20:40], text), rel=1e-5)
+    index.delete_store(STORE)
+    assert index.best_term_scores([STORE], sparse) == [0.0] * len(sparse.indices)
+
+
 # --- lifecycle -------------------------------------------------------------------------------
 
 

@@ -73,6 +73,7 @@ class EdgeIndex(QdrantIndex):
     """VectorIndex on a Qdrant Edge shard at `path`; safe to share between threads."""
 
     filters = EdgeFilters()
+    sole_writer = True  # the shard is locked by the one process that opened it
 
     def __init__(self, path: Path | str, dim: int) -> None:
         self.path = Path(path)

@@ -110,6 +110,11 @@ def _query_branches(index: OwnerIndex, body: dict[str, Any], complete: bool = Fa
     return {"dense": [_hit_json(h) for h in dense], "sparse": [_hit_json(h) for h in sparse]}
 
 
+@router.post("/best_term_scores")
+def _best_term_scores(index: OwnerIndex, body: dict[str, Any]) -> list[float]:
+    return index.best_term_scores(body["vector_store_ids"], Sparse(**body["sparse"]))
+
+
 @router.get("/count")
 def _count(index: OwnerIndex, vector_store_id: str, file_id: str | None = None) -> int:
     return index.count(vector_store_id, file_id)
@@ -155,6 +160,10 @@ class RemoteIndex:
     def query_branches(self, q: IndexQuery, complete: bool = False) -> tuple[list[Hit], list[Hit]]:
         body = self._call("POST", "/query_branches", json=query_json(q), params={"complete": complete})
         return [Hit(**h) for h in body["dense"]], [Hit(**h) for h in body["sparse"]]
+
+    def best_term_scores(self, vector_store_ids: Sequence[str], sparse: Sparse) -> list[float]:
+        body = {"vector_store_ids": list(vector_store_ids), "sparse": dataclasses.asdict(sparse)}
+        return [float(score) for score in self._call("POST", "/best_term_scores", json=body)]
 
     def count(self, vector_store_id: str, file_id: str | None = None) -> int:
         return int(self._call("GET", "/count", params=_scope(vector_store_id, file_id)))

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import threading
 from abc import ABC, abstractmethod
+from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
 from typing import Any, Literal
@@ -27,6 +28,8 @@ SPARSE = "bm25"
 IndexKind = Literal["keyword", "float", "bool"]
 # Beyond this many indexed attribute keys, filters on new keys still work, unindexed.
 ATTRIBUTE_INDEX_LIMIT = 64
+# Cached best single-term scores (see QdrantIndex.best_term_scores) kept before the cache starts over.
+TERM_SCORE_CACHE_SIZE = 200_000
 
 
 @dataclass(frozen=True)
@@ -69,12 +72,19 @@ class QdrantIndex(ABC):
 
     dim: int
     filters: FilterBuilder
+    # True for a backend whose every write goes through this object (an embedded shard, which one
+    # process holds): it may cache what it derives from a store's points until it writes that store.
+    sole_writer: bool = False
 
     def __init__(self, indexed_paths: Iterable[str]) -> None:
         # Qdrant reports paths unquoted where it can (attributes.year, attributes."a.b").
         prefix = f"{ATTRIBUTES_KEY}."
         self._indexed = {p.removeprefix(prefix).replace('"', "") for p in indexed_paths if p.startswith(prefix)}
         self._schema_lock = threading.Lock()
+        # A store's generation grows after each write to it; a cached term score names the
+        # generations of the stores it was computed on.
+        self._generations: defaultdict[str, int] = defaultdict(int)
+        self._term_scores: dict[tuple[tuple[str, ...], int, float], tuple[tuple[int, ...], float]] = {}
 
     @abstractmethod
     def _create_index(self, path: str, kind: IndexKind) -> None: ...
@@ -103,12 +113,21 @@ class QdrantIndex(ABC):
                         self._create_index(attribute_path(key), kind)
                         self._indexed.add(key)
         self._upsert(points)
+        self._written({p.vector_store_id for p in points})
 
     def delete_file(self, vector_store_id: str, file_id: str) -> None:
         self._delete(scope(self.filters, [vector_store_id], file_id))
+        self._written({vector_store_id})
 
     def delete_store(self, vector_store_id: str) -> None:
         self._delete(scope(self.filters, [vector_store_id]))
+        self._written({vector_store_id})
+
+    def _written(self, store_ids: Iterable[str]) -> None:
+        """After (never before) a write: a search that read the old generation may have seen
+        the new points, so its cached result must not outlive this write."""
+        for store_id in store_ids:
+            self._generations[store_id] += 1
 
     def count(self, vector_store_id: str, file_id: str | None = None) -> int:
         return self._count(scope(self.filters, [vector_store_id], file_id))
@@ -149,6 +168,32 @@ class QdrantIndex(ABC):
             searches = [replace(s, limit=len(ids), filter=narrowed) for s in searches]
             results = dict(zip((s.using for s in searches), self._search_batch(searches)))
         return results.get(DENSE, []), results.get(SPARSE, [])
+
+    def best_term_scores(self, vector_store_ids: Sequence[str], sparse: Sparse) -> list[float]:
+        """Each query term's best single-term score (its BM25, with the stores' IDF) in the stores,
+        0 where no chunk has it: what `fusion.bm25_bound` adds up. One batched call for the terms
+        not cached; a sole writer caches them until it next writes one of the stores."""
+        stores = tuple(sorted(set(vector_store_ids)))
+        if not stores:
+            raise ValueError("A query needs at least one vector store id.")
+        generations = tuple(self._generations[s] for s in stores)
+        keys = [(stores, term, weight) for term, weight in zip(sparse.indices, sparse.values)]
+        scores: dict[tuple[tuple[str, ...], int, float], float] = {}
+        for key in keys:
+            cached = self._term_scores.get(key)
+            if cached is not None and cached[0] == generations:
+                scores[key] = cached[1]
+        missing = [key for key in dict.fromkeys(keys) if key not in scores]
+        if missing:
+            flt = scope(self.filters, list(stores))
+            searches = [Search(SPARSE, Sparse([term], [weight]), 1, flt, idf_corpus=flt) for _, term, weight in missing]
+            for key, hits in zip(missing, self._search_batch(searches)):
+                scores[key] = hits[0].score if hits else 0.0
+            if self.sole_writer:
+                if len(self._term_scores) > TERM_SCORE_CACHE_SIZE:
+                    self._term_scores.clear()
+                self._term_scores.update((key, (generations, scores[key])) for key in missing)
+        return [scores[key] for key in keys]
 
     def _filter(self, q: IndexQuery) -> Any:
         if not q.vector_store_ids:

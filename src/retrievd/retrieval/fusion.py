@@ -25,7 +25,7 @@ instead of the bound loses 4 points on CISI's long queries.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal
 
 from retrievd.index.base import Hit, IndexQuery, Sparse
@@ -82,12 +82,7 @@ def bm25_bound(index: VectorIndex, request: IndexQuery) -> float:
     a chunk's score."""
     if request.sparse is None:
         return 0.0
-    total = 0.0
-    for term, weight in zip(request.sparse.indices, request.sparse.values):
-        single = replace(request, dense=None, sparse=Sparse([term], [weight]), filters=None, limit=1, mode="sparse")
-        hits = index.query(single)
-        total += hits[0].score if hits else 0.0
-    return total
+    return sum(index.best_term_scores(request.vector_store_ids, request.sparse))
 
 
 def rank(

@@ -86,13 +86,13 @@ def _live_results(core: Core, ranked: list[tuple[float, Any]]) -> list[Result]:
         return []
     with core.db.session() as s:
         rows = s.execute(
-            select(VectorStoreFile).where(
+            select(VectorStoreFile.vector_store_id, VectorStoreFile.file_id, VectorStoreFile.attributes).where(
                 VectorStoreFile.vector_store_id.in_({k[0] for k in keys}),
                 VectorStoreFile.file_id.in_({k[1] for k in keys}),
                 VectorStoreFile.status == "completed",
             )
-        ).scalars()
-        live = {(r.vector_store_id, r.file_id): r.attributes or {} for r in rows}
+        )
+        live = {(store_id, file_id): attributes or {} for store_id, file_id, attributes in rows}
     results = []
     for score, p in ranked:
         key = (p[STORE_KEY], p[FILE_KEY])
