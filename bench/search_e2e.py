@@ -98,13 +98,13 @@ def measure(client: httpx.Client, store_id: str, queries: list[str], body_extra:
     return times
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--chunks", type=int, default=100_000)
     parser.add_argument("--queries", type=int, default=300)
     parser.add_argument("--base", type=int, default=2000, help="distinct documents embedded")
     parser.add_argument("--data-dir", type=Path, default=None)
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
     data_dir = args.data_dir or Path(tempfile.mkdtemp(prefix="retrievd-search-"))
     core = Core(Settings(data_dir=data_dir, api_key=KEY))
     ProjectService(core.db).bootstrap(KEY)
@@ -137,7 +137,7 @@ def main() -> None:
             t = sorted(measure(client, store_id, sample, extra))
             q = statistics.quantiles(t, n=100)
             table.add_row(label, f"{q[49]:.1f}", f"{q[94]:.1f}", f"{q[98]:.1f}", f"{statistics.mean(t):.1f}")
-    Console().print(table)
+    Console(width=160).print(table)
     server.should_exit = True
     core.close()
 
