@@ -12,13 +12,13 @@ from __future__ import annotations
 import hashlib
 import hmac
 import re
-import sqlite3
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
 import httpx
 import pytest
+from sqlalchemy import select
 
 from retrievd.services import projects
 from tests.conftest import Server, wait_for_store
@@ -320,15 +320,21 @@ def test_a_project_key_gets_403_on_every_admin_route(
 def test_keys_are_stored_as_sha256_digests_only(
     server: Server, tenants: tuple[Tenant, Tenant, dict[str, str]]
 ) -> None:
+    from retrievd.store.db import Base
+    from retrievd.store.models import ApiKey
+
     a, b, _ = tenants
-    data_dir = server.core.settings.data_dir  # type: ignore[attr-defined]
-    with sqlite3.connect(data_dir / "retrievd.db") as db:
-        digests = {row[0] for row in db.execute("SELECT key_hash FROM api_keys")}
-    for key in (server.admin_key, a.key, b.key):
+    keys = (server.admin_key, a.key, b.key)
+    core = server.core
+    with core.db.session() as s:  # type: ignore[attr-defined]
+        digests = set(s.execute(select(ApiKey.key_hash)).scalars())
+        rows = [repr(tuple(row)) for table in Base.metadata.sorted_tables for row in s.execute(select(table))]
+    for key in keys:
         assert hashlib.sha256(key.encode()).hexdigest() in digests
-    for path in data_dir.glob("retrievd.db*"):  # the database and its write-ahead log
-        stored = path.read_bytes()
-        for key in (server.admin_key, a.key, b.key):
+        assert not [row for row in rows if key in row]  # in no column of any table
+    for path in core.settings.data_dir.glob("retrievd.db*"):  # type: ignore[attr-defined]
+        stored = path.read_bytes()  # SQLite's own files, write-ahead log included
+        for key in keys:
             assert key.encode() not in stored, path.name
 
 

@@ -7,8 +7,9 @@ streams in (no or a lying Content-Length) is answered at once; the route then se
 anything it tries to send is dropped.
 
 A JSON body is read in full here (the route would read it all anyway), and one that decodes to
-text no database or tokenizer accepts (an unpaired UTF-16 surrogate, as an escape or as bytes) is a
-400 before it reaches any of them.
+text no database or tokenizer accepts (an unpaired UTF-16 surrogate, as an escape or as bytes; a NUL
+character, which PostgreSQL's text refuses) is a 400 before it reaches any of them, as is a URL whose
+path or query string holds a NUL.
 
 Rate limits are token buckets per API key (requests without one: per client address), kept in this
 process: each replica enforces its own, as each of OpenAI's limits applies per organization.
@@ -38,6 +39,17 @@ _SURROGATE_ESCAPE = re.compile(
     rb"(?<!\\)(?:\\\\)*\\u([dD][89abAB][0-9a-fA-F]{2}(?:\\u[dD][c-fC-F][0-9a-fA-F]{2})?|[dD][c-fC-F][0-9a-fA-F]{2})"
 )
 _SURROGATE_BYTES = re.compile(rb"\xed[\xa0-\xbf][\x80-\xbf]")
+_NUL_ESCAPE = re.compile(rb"(?<!\\)(?:\\\\)*\\u0000")
+_NUL_IN_QUERY = re.compile(rb"%00|\x00")
+
+
+def invalid_text(body: bytes) -> str | None:
+    """Why a JSON body holds text no database or tokenizer accepts; None if it holds none."""
+    if (surrogate := lone_surrogate(body)) is not None:
+        return f"'{surrogate}' is an unpaired surrogate, not text."
+    if _NUL_ESCAPE.search(body):
+        return "'\\u0000' (NUL) is not allowed in text."
+    return None
 
 
 def lone_surrogate(body: bytes) -> str | None:
@@ -147,6 +159,9 @@ class RequestLimits:
                 ),
             )
             return
+        if "\x00" in scope["path"] or _NUL_IN_QUERY.search(scope.get("query_string", b"")):
+            await _send_error(send, APIError(400, "The URL holds a NUL character ('%00'), which is not allowed."))
+            return
         body_limit = self._body_limit(scope)
         if _is_json(scope):
             await self._checked_json(scope, receive, send, *(body_limit or (0, None)))
@@ -220,8 +235,8 @@ class RequestLimits:
                 await _send_error(send, too_large)
                 return
         body = b"".join(chunks)
-        if (surrogate := lone_surrogate(body)) is not None:
-            message = f"We could not parse the JSON body of your request: '{surrogate}' is an unpaired surrogate, not text."
+        if (reason := invalid_text(body)) is not None:
+            message = f"We could not parse the JSON body of your request: {reason}"
             await _send_error(send, APIError(400, message, code="invalid_json"))
             return
         replayed = False
