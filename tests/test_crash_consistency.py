@@ -10,9 +10,10 @@ checked offline:
   points as its completed files' chunks; failed, cancelled, detached or deleted files and deleted
   stores have none (no orphan points, no orphan chunk rows);
 - usage_bytes is exact: `retrievd usage verify` recomputes every byte from the index and the ledger;
-- every file row has its blob. (The reverse does not hold yet: a kill during an upload, or between a
-  file's row and its blob, leaves a blob no row names, garbage that nothing sweeps. Such blobs are
-  counted in the round's log line.)
+- every file row has its blob. (The reverse need not hold: a kill during an upload, or between a
+  file's row and its blob, leaves a blob no row names. The maintenance scheduler removes such blobs
+  once they are an hour old (`FileService.sweep_orphan_blobs`), so a round still finds them; they are
+  counted in its log line.)
 
 CI runs a few rounds with a fixed seed; `pytest -m slow tests/test_crash_consistency.py` runs many
 (`RETRIEVD_CRASH_SEED` and `RETRIEVD_CRASH_ROUNDS` choose them).

@@ -5,12 +5,16 @@ transaction its chunk rows go, its files' and its own usage_bytes drop to 0 (wit
 ingestion still in flight is cancelled and a purge job is queued for its index points. Its bytes stop
 accruing at that transaction, i.e. at the sweep that finds it due (at most `expiration_interval_s`
 after `expires_at`): the ledger records what was stored, and it was stored until then.
+
+The same scheduler removes orphan blobs (`FileService.sweep_orphan_blobs`), every
+`BLOB_SWEEP_INTERVAL_S`: a scan of the blobs directory, for garbage only a crash leaves.
 """
 
 from __future__ import annotations
 
 import logging
 import threading
+import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
@@ -25,6 +29,8 @@ if TYPE_CHECKING:
     from retrievd.core import Core
 
 log = logging.getLogger("retrievd.expiration")
+
+BLOB_SWEEP_INTERVAL_S = 3600.0
 
 
 def is_due(expires_at: int | None, t: int) -> bool:
@@ -86,7 +92,8 @@ def sweep(core: Core) -> Sweep:
 
 
 class ExpirationScheduler:
-    """A daemon thread that sweeps every `interval_s` seconds (the sweep itself reads the service clock)."""
+    """A daemon thread that sweeps every `interval_s` seconds (the sweep itself reads the service clock),
+    and orphan blobs every `BLOB_SWEEP_INTERVAL_S`."""
 
     def __init__(self, core: Core, interval_s: float) -> None:
         self.core = core
@@ -106,16 +113,31 @@ class ExpirationScheduler:
 
     def _loop(self) -> None:
         """Sweep at once (catching up on what came due while the service was down), then periodically."""
+        next_blob_sweep = 0.0
         while True:
-            try:
-                done = sweep(self.core)
-                if done.expired_stores or done.deleted_files:
-                    log.info(
-                        "expired %d stores, deleted %d files",
-                        len(done.expired_stores),
-                        len(done.deleted_files),
-                    )
-            except Exception:  # the database may be briefly unavailable; the next sweep catches up
-                log.exception("expiration sweep failed")
+            self._sweep_expired()
+            if time.monotonic() >= next_blob_sweep:
+                next_blob_sweep = time.monotonic() + BLOB_SWEEP_INTERVAL_S
+                self._sweep_blobs()
             if self._stop.wait(self.interval_s):
                 return
+
+    def _sweep_expired(self) -> None:
+        try:
+            done = sweep(self.core)
+        except Exception:  # the database may be briefly unavailable; the next sweep catches up
+            log.exception("expiration sweep failed")
+            return
+        if done.expired_stores or done.deleted_files:
+            log.info("expired %d stores, deleted %d files", len(done.expired_stores), len(done.deleted_files))
+
+    def _sweep_blobs(self) -> None:
+        from retrievd.services.files import FileService
+
+        try:
+            orphans = FileService(self.core).sweep_orphan_blobs()
+        except Exception:  # the database or the blobs directory may be briefly unavailable
+            log.exception("orphan blob sweep failed")
+            return
+        if orphans:
+            log.info("removed %d orphan blobs", len(orphans))

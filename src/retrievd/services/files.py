@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import unicodedata
 from pathlib import Path
 from typing import TYPE_CHECKING, BinaryIO
@@ -19,6 +20,10 @@ if TYPE_CHECKING:
     from retrievd.core import Core
 
 MAX_FILENAME_CHARS = 255
+# A blob's last write and its file row's commit are milliseconds apart, an upload's writes seconds;
+# an hour leaves any upload still in flight alone.
+ORPHAN_BLOB_GRACE_S = 3600.0
+_BLOB_NAME = re.compile(r"file-[A-Za-z0-9]{24}(\.partial)?")  # anything else in the directory is not ours
 
 
 def clean_filename(name: str | None) -> str:
@@ -102,3 +107,20 @@ class FileService:
             if row is not None:
                 s.delete(row)
         self.core.blobs.delete(file_id)
+
+    def sweep_orphan_blobs(self, grace_s: float = ORPHAN_BLOB_GRACE_S) -> list[str]:
+        """Delete the blobs that no file row names and that were last written over `grace_s` ago.
+
+        A kill mid-upload leaves a partial blob, one between a blob and its row (or between deleting
+        a row and its blob) a complete one that nothing else would ever remove. Returns their names.
+        """
+        names = [name for name in self.core.blobs.older_than(grace_s) if _BLOB_NAME.fullmatch(name)]
+        live: set[str] = set()
+        with self.core.db.session() as s:
+            for start in range(0, len(names), 500):  # partial blobs never match a file id
+                batch = names[start : start + 500]
+                live.update(s.execute(select(File.id).where(File.id.in_(batch))).scalars())
+        orphans = [name for name in names if name not in live]
+        for name in orphans:
+            self.core.blobs.delete(name)
+        return orphans

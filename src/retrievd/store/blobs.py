@@ -4,16 +4,20 @@ from __future__ import annotations
 
 import hashlib
 import os
+import time
 from pathlib import Path
 from typing import BinaryIO, Protocol
 
 from retrievd.errors import APIError
+
+PARTIAL_SUFFIX = ".partial"  # an upload being written; renamed to its key once complete
 
 
 class BlobStore(Protocol):
     def put(self, key: str, source: BinaryIO, max_bytes: int) -> tuple[int, str]: ...
     def path(self, key: str) -> Path: ...
     def delete(self, key: str) -> None: ...
+    def older_than(self, age_s: float) -> list[str]: ...
 
 
 class LocalBlobStore:
@@ -31,7 +35,7 @@ class LocalBlobStore:
     def put(self, key: str, source: BinaryIO, max_bytes: int) -> tuple[int, str]:
         """Stream `source` to disk; returns (size, sha256). Past `max_bytes` nothing is kept."""
         final = self.path(key)
-        partial = final.with_name(final.name + ".partial")
+        partial = final.with_name(final.name + PARTIAL_SUFFIX)
         digest = hashlib.sha256()
         size = 0
         try:
@@ -56,3 +60,19 @@ class LocalBlobStore:
 
     def delete(self, key: str) -> None:
         self.path(key).unlink(missing_ok=True)
+
+    def older_than(self, age_s: float) -> list[str]:
+        """Names of the blobs, complete or partial, last written over `age_s` seconds ago.
+
+        By the wall clock, not the service's: file times come from the file system.
+        """
+        cutoff = time.time() - age_s
+        names = []
+        with os.scandir(self.root) as entries:
+            for entry in entries:
+                try:
+                    if entry.is_file(follow_symlinks=False) and entry.stat().st_mtime < cutoff:
+                        names.append(entry.name)
+                except FileNotFoundError:  # deleted since the directory was listed
+                    continue
+        return names
