@@ -46,7 +46,10 @@ Outcomes on the real documents in /work/shared/docs (tests/test_parse.py checks 
 Files that are not documents: images -> unsupported_file (no OCR); .doc/.ppt/.xls -> unsupported_file
 (save as the x format); unknown content -> unsupported_file naming the supported types; a file
 named as a supported type whose content is another unsupported type -> unsupported_file saying so;
-a damaged file of a supported type -> invalid_file "The DOCX file is damaged: ...". Limits: over
+a damaged file of a supported type -> invalid_file "The DOCX file is damaged: ...". Limits: a zip
+archive (DOCX, XLSX, PPTX, ODT, EPUB) whose central directory declares over 1 GiB unpacked, over
+100,000 members or, past 100 MB, over 200 times the file's size -> invalid_file from the server
+itself, in milliseconds (`check_zip`: such a bomb could hold a parser for minutes); over
 `timeout_s` -> invalid_file; over `memory_mb` of address space (the preloaded child starts with
 ~1.5 GB of it) -> invalid_file; a child killed by a signal -> invalid_file naming the signal; a
 child that could not start or exited otherwise -> server_error.
@@ -56,9 +59,11 @@ The spaCy model missing -> `AssetMissingError` naming `retrievd models pull` (no
 from __future__ import annotations
 
 import functools
+import mmap
 import multiprocessing
 import os
 import signal
+import struct
 import threading
 import time
 from collections.abc import Iterator
@@ -75,6 +80,20 @@ SUPPORTED_EXTENSIONS = (
     ".epub, .xml"
 )
 MAIN_PATH_ENV = "RETRIEVD_PARSER_MAIN_PATH"
+
+# Past these a zip is refused unopened. The parser holds a document's XML as a tree several times its
+# size, so 1 GiB of it exceeds any sensible memory limit; real documents unpack to a few times their
+# size (images are stored compressed already).
+MAX_UNZIPPED_BYTES = 1 << 30
+MAX_ZIP_MEMBERS = 100_000
+MAX_ZIP_RATIO = 200
+ZIP_RATIO_FROM_BYTES = 100 * 1024 * 1024
+
+_END = struct.Struct("<4s4H2LH")  # end of central directory record
+_ZIP64_LOCATOR = struct.Struct("<4sLQL")
+_ZIP64_END = struct.Struct("<4sQ2H2L4Q")
+_MEMBER = struct.Struct("<4s6H3L5H2L")  # central directory file header
+_MB = 1024 * 1024
 
 _context = multiprocessing.get_context("forkserver")
 _context.set_forkserver_preload(["retrievd.ingest._parse_worker"])
@@ -99,6 +118,7 @@ def iter_parse(
     """`parse_file` as it goes: one batch per PDF page (other formats: one batch), so embedding can
     start before a long PDF is parsed. The timeout covers the whole parse, consumer's time included;
     closing the iterator early stops the child."""
+    check_zip(path)
     worker = _Worker.take(memory_mb)
     reusable = False
     deadline = time.monotonic() + timeout_s
@@ -132,6 +152,95 @@ def iter_parse(
             worker.give_back()
         else:
             worker.stop()
+
+
+def check_zip(path: Path) -> None:
+    """Refuse a zip bomb from its central directory alone, before a parser spends its limits on it.
+
+    Python's zipfile (the DOCX, XLSX and PPTX parsers) never yields more than a member's declared
+    size; an archive that understates them (for pandoc, which reads ODT and EPUB) still meets the
+    parser's limits. Not a zip, a damaged one or an unreadable file: the parser reports it as usual.
+    """
+    try:
+        with open(path, "rb") as f, mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ) as data:
+            size, totals = len(data), _zip_totals(data)
+    except (OSError, ValueError):  # ValueError: an empty file cannot be mapped
+        return
+    if totals is None:
+        return
+    members, unzipped = totals
+    refused = "it may be a zip bomb and was not parsed."
+    if members > MAX_ZIP_MEMBERS:
+        raise FileRejected(
+            "invalid_file",
+            f"The file is a zip archive of more than {MAX_ZIP_MEMBERS:,} members, the limit; {refused}",
+        )
+    if unzipped > ZIP_RATIO_FROM_BYTES and unzipped > MAX_ZIP_RATIO * size:
+        raise FileRejected(
+            "invalid_file",
+            f"The file is a zip archive that would unpack to {unzipped // _MB:,} MB, {unzipped // size:,} times "
+            f"its own size (the limit is {MAX_ZIP_RATIO} times); {refused}",
+        )
+    if unzipped > MAX_UNZIPPED_BYTES:
+        raise FileRejected(
+            "invalid_file",
+            f"The file is a zip archive that would unpack to {unzipped // _MB:,} MB (the limit is "
+            f"{MAX_UNZIPPED_BYTES // _MB:,} MB); {refused}",
+        )
+
+
+def _zip_totals(data: mmap.mmap) -> tuple[int, int] | None:
+    """(members, declared unpacked bytes) from the central directory, given up on past
+    `MAX_ZIP_MEMBERS`; None when there is no readable directory."""
+    directory = _zip_directory(data)
+    if directory is None:
+        return None
+    at, end, declared = directory
+    if declared > MAX_ZIP_MEMBERS:
+        return declared, 0
+    members = unzipped = 0
+    while at < end and members <= MAX_ZIP_MEMBERS:
+        if at + _MEMBER.size > len(data) or data[at : at + 4] != b"PK\x01\x02":
+            return None
+        *_, member_size, name_len, extra_len, comment_len, _disk, _internal, _external, _offset = (
+            _MEMBER.unpack_from(data, at)
+        )
+        extra_at = at + _MEMBER.size + name_len
+        if member_size == 0xFFFFFFFF:
+            member_size = _zip64_size(data[extra_at : extra_at + extra_len], member_size)
+        at = extra_at + extra_len + comment_len
+        members += 1
+        unzipped += member_size
+    return members, unzipped
+
+
+def _zip_directory(data: mmap.mmap) -> tuple[int, int, int] | None:
+    """(start, end, declared members) of the central directory, found as zipfile finds it: from the
+    end record in the last 64 KiB, preceded by a zip64 record for a large archive."""
+    at = data.rfind(b"PK\x05\x06", max(0, len(data) - _END.size - 0xFFFF))
+    if at < 0 or len(data) - at < _END.size:
+        return None
+    *_, declared, length, _offset, _comment = _END.unpack_from(data, at)
+    locator = at - _ZIP64_LOCATOR.size
+    if locator >= 0 and data[locator : locator + 4] == b"PK\x06\x07":
+        at = locator - _ZIP64_END.size
+        if at < 0 or data[at : at + 4] != b"PK\x06\x06":
+            return None
+        *_, declared, length, _offset = _ZIP64_END.unpack_from(data, at)
+    if at - length < 0:
+        return None
+    return at - length, at, declared
+
+
+def _zip64_size(extra: bytes, default: int) -> int:
+    """A member's unpacked size from its zip64 extra field; without one, zipfile keeps `default`."""
+    at = 0
+    while at + 4 <= len(extra):
+        kind, length = struct.unpack_from("<2H", extra, at)
+        if kind == 0x0001 and length >= 8 and at + 12 <= len(extra):
+            return int(struct.unpack_from("<Q", extra, at + 4)[0])
+        at += 4 + length
+    return default
 
 
 class _Worker:
