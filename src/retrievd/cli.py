@@ -46,9 +46,13 @@ def _fail(message: str) -> None:
 def serve(
     host: Annotated[Optional[str], typer.Option(help="Interface to bind.")] = None,
     port: Annotated[Optional[int], typer.Option(help="Port to listen on.")] = None,
-    workers: Annotated[bool, typer.Option(help="Run ingestion workers in this process.")] = True,
+    workers: Annotated[bool, typer.Option(help="Run ingestion and run workers in this process.")] = True,
 ) -> None:
-    """Start the API (and, by default, ingestion workers in the same process)."""
+    """Start the API (and, by default, the ingestion and run workers in the same process).
+
+    With `--no-workers`, `retrievd worker` processes take those jobs; streaming runs still execute
+    here, and the index's owner still applies index jobs.
+    """
     import uvicorn
 
     from retrievd import assets
@@ -58,7 +62,7 @@ def serve(
 
     settings = get_settings()
     if not workers:
-        settings = settings.model_copy(update={"ingest_workers": 0})
+        settings = settings.model_copy(update={"ingest_workers": 0, "runtime_workers": 0})
     core = _core(settings)
     key = ProjectService(core.db).bootstrap(settings.api_key)
     if key:
@@ -76,10 +80,12 @@ def serve(
 def worker(
     threads: Annotated[Optional[int], typer.Option(help="Ingestion threads (default: RETRIEVD_INGEST_WORKERS).")] = None,
 ) -> None:
-    """Run ingestion jobs until stopped (SIGTERM or Ctrl-C); as many of these as you like, anywhere.
+    """Run ingestion jobs and runs (RETRIEVD_RUNTIME_WORKERS threads) until stopped (SIGTERM or
+    Ctrl-C); as many of these as you like, anywhere.
 
     With the embedded index, a worker stores chunks and vectors in the database and the index's
-    owner (`serve`) indexes them; with a Qdrant server, workers write the index too.
+    owner (`serve`) indexes them, and it takes runs only with RETRIEVD_INDEX_OWNER_URL (their
+    file_search reads through the owner); with a Qdrant server, workers write the index too.
     """
     import signal
     import threading

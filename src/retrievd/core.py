@@ -6,8 +6,9 @@ answers within seconds and a missing model asset is an error on the requests tha
 Which process writes the index: with a Qdrant server, every one; with the embedded Qdrant Edge
 shard (which one process opens at a time), only its owner, i.e. a `serve` with no
 `index_owner_url`. Other `serve` processes search through the owner (`retrievd.index.owner`),
-and `retrievd worker` processes never touch the index: they leave chunk rows and an
-`index_file` job that the owner applies (see `retrievd.ingest.pipeline`).
+and `retrievd worker` processes never write the index: they leave chunk rows and an
+`index_file` job that the owner applies (see `retrievd.ingest.pipeline`). A worker searches (for
+the runs it executes) through the owner too, so it takes runs only when it knows the owner.
 """
 
 from __future__ import annotations
@@ -112,11 +113,19 @@ class Core:
                 )
             time.sleep(0.5)
 
+    @property
+    def can_search(self) -> bool:
+        """Whether this process can search: not a `retrievd worker` with the embedded index and no
+        owner to read it through."""
+        return self.writes_index or self.settings.index_owner_url is not None
+
     def start_workers(self, threads: int | None = None) -> None:
         """Run this process's share of the background work: `threads` ingestion threads (default
-        `ingest_workers`; 0 = none), one thread applying index jobs if this process writes the
-        index, and expiration sweeps. Jobs of dead workers (an earlier run of this one) resume."""
+        `ingest_workers`; 0 = none), `runtime_workers` threads for runs if this process can search
+        (their file_search does), one thread applying index jobs if this process writes the index,
+        and expiration sweeps. Jobs of dead workers (an earlier run of this one) resume."""
         from retrievd.ingest.pipeline import INDEX_JOBS, INGEST_JOBS, job_handlers
+        from retrievd.runtime.executor import runtime_job_handlers
 
         if self.writes_index:
             self.claim_index()  # fail at start, not at the first index job
@@ -124,6 +133,13 @@ class Core:
         threads = self.settings.ingest_workers if threads is None else threads
         if threads:
             self.workers.append(WorkerPool(self.queue, job_handlers(self, INGEST_JOBS), threads=threads))
+        runs = self.settings.runtime_workers
+        if runs and not self.can_search:
+            log.warning("This worker takes no runs: their file_search needs RETRIEVD_INDEX_OWNER_URL.")
+        elif runs:
+            # A pool of its own, so that runs never wait behind ingestion, nor ingestion behind runs
+            # (which can wait on a model for minutes).
+            self.workers.append(WorkerPool(self.queue, runtime_job_handlers(self), threads=runs, poll_s=1.0))
         if self.writes_index:
             # A pool of its own, so that index jobs never wait behind a long ingestion. One thread:
             # qdrant-edge holds the GIL while it writes or flushes, so more threads would not overlap.
@@ -142,9 +158,12 @@ class Core:
         self.expiration = ExpirationScheduler(self, self.settings.expiration_interval_s)
         self.expiration.start()
 
-    def wake_workers(self) -> None:
+    def wake_workers(self, *kinds: str) -> None:
+        """Start queued jobs now rather than at the next poll: in the pools that take any of `kinds`
+        (default: every pool)."""
         for pool in self.workers:
-            pool.wake()
+            if not kinds or any(kind in pool.handlers for kind in kinds):
+                pool.wake()
 
     def close(self) -> None:
         if self.expiration is not None:

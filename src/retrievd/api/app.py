@@ -76,6 +76,9 @@ def _validation_message(exc: RequestValidationError) -> tuple[str, str | None, s
 
 
 def create_app(core: Core, *, start_workers: bool = True) -> FastAPI:
+    """The API over `core`, which it closes at shutdown; with `start_workers`, the core's worker
+    pools (ingestion, index, runs: `Core.start_workers`) run while it serves."""
+
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         if start_workers:

@@ -1,7 +1,7 @@
 """`/v1/threads`: threads, messages, runs and run steps (Assistants v2).
 
-Runs with `stream: true` answer with server-sent events (see `retrievd.api.sse`). This router
-also runs the runtime's workers for the app's lifetime (`runtime_lifespan`).
+Runs with `stream: true` answer with server-sent events (see `retrievd.api.sse`); the others are
+taken by a runtime worker pool (`Core.start_workers`), in this process or another.
 """
 
 from __future__ import annotations
@@ -15,12 +15,11 @@ from retrievd.api.deps import CoreDep, ListDep, PrincipalDep
 from retrievd.api.sse import assistant_stream
 from retrievd.errors import invalid
 from retrievd.runtime import schemas
-from retrievd.runtime.executor import runtime_lifespan
 from retrievd.runtime.objects import FILE_SEARCH_CONTENT
 from retrievd.services.runs import RunService
 from retrievd.services.threads import MessageService, ThreadService
 
-router = APIRouter(tags=["threads"], lifespan=runtime_lifespan)
+router = APIRouter(tags=["threads"])
 
 
 def include_param(request: Request) -> tuple[str, ...]:

@@ -1,13 +1,16 @@
 """Where runs execute: as durable jobs on the shared job queue, in a worker pool of their own.
 
 A run (or a background response) is a `Job` row written in the same transaction as the run's own
-row, which points at it (`job_id`). Without streaming, the runtime's worker pool takes the job.
-With streaming, the request hands the job to a thread of its own, already claimed, and relays the
-run's events to the client; a client that goes away does not stop the run. Either way, if the
-process dies, the job goes back to the queue at the next start and the run is taken up again
-(or ends `failed` when it keeps getting interrupted): never stuck.
+row, which points at it (`job_id`). Without streaming, a runtime worker pool takes the job: one
+that `Core.start_workers` runs in any `serve` or `retrievd worker` of the deployment. With
+streaming, the request hands the job to a thread of its own, already claimed, and relays the run's
+events to the client (so an API process that runs no pool streams runs all the same); a client
+that goes away does not stop the run. Either way, if the process dies, the job goes back to the
+queue and the run is taken up again (or ends `failed` when it keeps getting interrupted): never
+stuck.
 
-The runtime's pool claims only its own kinds, so runs never wait behind ingestion.
+The runtime's pool claims only its own kinds (`runtime_job_handlers`), so runs never wait behind
+ingestion.
 """
 
 from __future__ import annotations
@@ -17,19 +20,16 @@ import logging
 import queue
 import threading
 import time
-import weakref
-from collections.abc import AsyncIterator, Callable, Iterator
-from contextlib import asynccontextmanager
+from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel
 
 from retrievd.jobs.queue import process_name
-from retrievd.jobs.worker import Handler, WorkerPool
+from retrievd.jobs.worker import Handler
 from retrievd.store.models import Job
 
 if TYPE_CHECKING:
-    from fastapi import FastAPI
     from sqlalchemy.orm import Session
 
     from retrievd.core import Core
@@ -47,6 +47,7 @@ Emit = Callable[[str, Any], None]
 
 
 def runtime_job_handlers(core: Core) -> dict[str, Handler]:
+    """The runtime pool's kinds, which `Core.start_workers` gives a pool of their own."""
     from retrievd.runtime.assistant_runs import drive_run_job
     from retrievd.runtime.response_runs import drive_response_job
 
@@ -61,22 +62,6 @@ class RuntimeExecutor:
         self.core = core
         # Named like the pools' workers, so that the queue can tell when this process is gone.
         self.stream_worker_id = f"{process_name()}:stream"
-        self.pool: WorkerPool | None = None
-
-    def start(self) -> None:
-        if self.pool is None:
-            self.pool = WorkerPool(
-                self.core.queue,
-                runtime_job_handlers(self.core),
-                threads=self.core.settings.runtime_workers,
-                poll_s=1.0,
-            )
-            self.pool.start()
-
-    def stop(self) -> None:
-        if self.pool is not None:
-            self.pool.stop()
-            self.pool = None
 
     def add_job(self, s: Session, kind: str, project_id: str, *, streaming: bool) -> Job:
         """A job for a run, in the caller's transaction; a streaming one is claimed by this process at once."""
@@ -91,8 +76,8 @@ class RuntimeExecutor:
         return job
 
     def wake(self) -> None:
-        if self.pool is not None:
-            self.pool.wake()
+        """Start a queued run now if this process runs a runtime pool; elsewhere, another's poll takes it."""
+        self.core.wake_workers(RUN_JOB, RESPONSE_JOB)
 
     def stream(self, job_id: int | None, drive: Callable[[Emit], None]) -> Iterator[Event]:
         """Run `drive(emit)` in its own thread and yield what it emits, until it returns.
@@ -130,23 +115,6 @@ def _snapshot(data: Any) -> Any:
     return data.model_dump(mode="json") if isinstance(data, BaseModel) else copy.deepcopy(data)
 
 
-_executors: weakref.WeakKeyDictionary[Core, RuntimeExecutor] = weakref.WeakKeyDictionary()
-_lock = threading.Lock()
-
-
 def executor_for(core: Core) -> RuntimeExecutor:
-    with _lock:
-        if core not in _executors:
-            _executors[core] = RuntimeExecutor(core)
-        return _executors[core]
-
-
-@asynccontextmanager
-async def runtime_lifespan(app: FastAPI) -> AsyncIterator[None]:
-    """Runs the runtime's workers while the app serves (after the core has re-queued interrupted jobs)."""
-    executor = executor_for(app.state.core)
-    executor.start()
-    try:
-        yield
-    finally:
-        executor.stop()
+    """The executor of `core`: it holds no state of its own (the pools are the core's), so any will do."""
+    return RuntimeExecutor(core)
