@@ -25,7 +25,6 @@ from pathlib import Path
 import httpx
 import pytest
 
-from retrievd.api.eval_runs import EVAL_DIR_ENV
 from tests.conftest import DOCS, Server, start_server
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
@@ -63,21 +62,15 @@ def write_eval_run(folder: Path) -> None:
 
 
 @pytest.fixture(scope="module")
-def eval_dir(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+def eval_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     root = tmp_path_factory.mktemp("eval")
     write_eval_run(root / "2025-06-10")
-    previous = os.environ.get(EVAL_DIR_ENV)
-    os.environ[EVAL_DIR_ENV] = str(root)
-    yield root
-    if previous is None:
-        os.environ.pop(EVAL_DIR_ENV)
-    else:
-        os.environ[EVAL_DIR_ENV] = previous
+    return root
 
 
 @pytest.fixture(scope="module")
 def server(assets_ready: None, tmp_path_factory: pytest.TempPathFactory, eval_dir: Path) -> Iterator[Server]:
-    yield from start_server(tmp_path_factory.mktemp("data"))
+    yield from start_server(tmp_path_factory.mktemp("data"), eval_dir=eval_dir)
 
 
 @pytest.fixture(scope="module")

@@ -67,13 +67,18 @@ class Settings(BaseSettings):
     run_max_model_calls: int = 10  # the last one must answer in text
     run_store_wait_s: float = 600.0  # how long a run waits for its stores' files to finish indexing
 
+    # Past `retrievd eval run` results the console shows (read-only). Default: <data_dir>/eval.
+    eval_dir: Path = Field(default=None, validate_default=False)  # type: ignore[assignment]
+
     host: str = "127.0.0.1"
     port: int = 8000
 
     @model_validator(mode="after")
-    def _default_blobs_dir(self) -> Settings:
+    def _defaults_under_data_dir(self) -> Settings:
         if self.blobs_dir is None:
             self.blobs_dir = self.data_dir / "files"
+        if self.eval_dir is None:
+            self.eval_dir = self.data_dir / "eval"
         return self
 
     @property

@@ -1,6 +1,6 @@
 """`/v1/retrievd/eval_runs`: past `retrievd eval run` results, read-only. A retrievd extension, not OpenAI's.
 
-A run is any folder below the eval directory (`RETRIEVD_EVAL_DIR`, default `<data_dir>/eval`) that
+A run is any folder below the eval directory (`Settings.eval_dir`: RETRIEVD_EVAL_DIR, default `<data_dir>/eval`) that
 holds a results.json or results.md (one collection) or a RESULTS.md (a suite, beside its
 results/NAME/ folders, which are listed too). Its tables and plots can be read with any API key; nothing here
 writes, and no path outside the eval directory can be named.
@@ -21,7 +21,6 @@ from retrievd.errors import not_found
 
 router = APIRouter(prefix="/retrievd", tags=["retrievd"])
 
-EVAL_DIR_ENV = "RETRIEVD_EVAL_DIR"
 RESULT_FILES = ("results.json", "results.md", "RESULTS.md")
 MEDIA_TYPES = {
     ".json": "application/json",
@@ -46,10 +45,6 @@ class EvalRunList(BaseModel):
     has_more: bool = False
 
 
-def eval_dir(data_dir: Path) -> Path:
-    return Path(os.environ.get(EVAL_DIR_ENV) or data_dir / "eval").resolve()
-
-
 def _runs(root: Path) -> list[EvalRunObject]:
     runs = []
     for folder, subfolders, names in os.walk(root):
@@ -71,14 +66,14 @@ def _runs(root: Path) -> list[EvalRunObject]:
 @router.get("/eval_runs", response_model=EvalRunList)
 def list_eval_runs(core: CoreDep, _: PrincipalDep) -> EvalRunList:
     """Past eval runs, newest first (a retrievd extension)."""
-    root = eval_dir(core.settings.data_dir)
+    root = core.settings.eval_dir.resolve()
     return EvalRunList(data=_runs(root) if root.is_dir() else [])
 
 
 @router.get("/eval_runs/{run_id:path}/files/{name}")
 def eval_run_file(run_id: str, name: str, core: CoreDep, _: PrincipalDep) -> FileResponse:
     """One file of a run: a table (.md, .json, .csv, .txt) or a plot (.png) (a retrievd extension)."""
-    root = eval_dir(core.settings.data_dir)
+    root = core.settings.eval_dir.resolve()
     folder = (root / run_id).resolve()
     path = (folder / name).resolve()
     readable = (
