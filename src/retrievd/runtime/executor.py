@@ -114,7 +114,3 @@ def _snapshot(data: Any) -> Any:
     """An event's payload as it is now: the loop goes on changing the objects it reported."""
     return data.model_dump(mode="json") if isinstance(data, BaseModel) else copy.deepcopy(data)
 
-
-def executor_for(core: Core) -> RuntimeExecutor:
-    """The executor of `core`: it holds no state of its own (the pools are the core's), so any will do."""
-    return RuntimeExecutor(core)

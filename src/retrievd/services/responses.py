@@ -13,7 +13,7 @@ from pydantic import ValidationError
 
 from retrievd.errors import APIError, invalid, not_found
 from retrievd.runtime import schemas
-from retrievd.runtime.executor import RESPONSE_JOB, Event, executor_for
+from retrievd.runtime.executor import RESPONSE_JOB, Event, RuntimeExecutor
 from retrievd.runtime.ids import sortable_id
 from retrievd.runtime.items import ChatContext, normalize_input
 from retrievd.runtime.response_runs import ResponseDriver, history, response_object, wire_item
@@ -69,7 +69,7 @@ def _tool_json(core: Core, project_id: str, tool: dict[str, Any], i: int) -> dic
 class ResponseService:
     def __init__(self, core: Core) -> None:
         self.core = core
-        self.executor = executor_for(core)
+        self.executor = RuntimeExecutor(core)
 
     def _row(self, s: Session, project_id: str, response_id: str) -> StoredResponse:
         row = s.get(StoredResponse, response_id)

@@ -15,7 +15,7 @@ from sqlalchemy import select
 from retrievd.errors import APIError, invalid, not_found
 from retrievd.runtime import schemas
 from retrievd.runtime.assistant_runs import AssistantRunDriver, expire_if_due, usage_json
-from retrievd.runtime.executor import RUN_JOB, Event, executor_for
+from retrievd.runtime.executor import RUN_JOB, Event, RuntimeExecutor
 from retrievd.runtime.ids import sortable_id
 from retrievd.runtime.objects import run_object, step_object, thread_object
 from retrievd.services.assistants import AssistantService, resolve_tool_resources, tools_json
@@ -33,7 +33,7 @@ if TYPE_CHECKING:
 class RunService:
     def __init__(self, core: Core) -> None:
         self.core = core
-        self.executor = executor_for(core)
+        self.executor = RuntimeExecutor(core)
 
     # --- lookups ------------------------------------------------------------------------------
 
