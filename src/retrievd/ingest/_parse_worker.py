@@ -232,8 +232,11 @@ def _detect(path: str, filename: str) -> FileType:
         raise FileRejected(
             "invalid_file", "The file is password-protected; remove the password and upload it again."
         )
-    with open(path, "rb") as f:
-        file_type = detect_filetype(file=f, metadata_file_path=filename)
+    try:
+        with open(path, "rb") as f:
+            file_type = detect_filetype(file=f, metadata_file_path=filename)
+    except zipfile.BadZipFile as e:  # telling DOCX from XLSX from PPTX reads the zip directory
+        raise FileRejected("invalid_file", f"The file is damaged: its zip directory cannot be read ({e}).") from None
     if file_type in SUPPORTED:
         return file_type
     if file_type == FileType.EMPTY:
