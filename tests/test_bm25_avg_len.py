@@ -50,6 +50,11 @@ def test_a_store_re_encodes_its_first_file_once_the_mean_length_moves(server: Se
     _add(client, store.id, "long.txt", LONG)
     _wait_for_jobs(server)
     with core.db.session() as s:
+        reencoded = select(func.count()).select_from(Job).where(
+            Job.vector_store_id == store.id, Job.kind == "reindex_store"
+        )
+        assert s.execute(reencoded).scalar_one() == 1
+    with core.db.session() as s:
         avg_len = s.get(VectorStore, store.id).bm25_avg_len
         rows = s.execute(select(Chunk.bm25_length).where(Chunk.vector_store_id == store.id)).scalars().all()
     real_mean = sum(rows) / len(rows)
@@ -80,6 +85,6 @@ def test_a_file_close_to_the_mean_changes_nothing(server: Server, client) -> Non
     with core.db.session() as s:
         assert s.get(VectorStore, store.id).bm25_avg_len == first
         reindexed = select(func.count()).select_from(Job).where(
-            Job.vector_store_id == store.id, Job.kind == "reindex_file"
+            Job.vector_store_id == store.id, Job.kind == "reindex_store"
         )
         assert s.execute(reindexed).scalar_one() == 0

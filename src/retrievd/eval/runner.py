@@ -15,6 +15,7 @@ import time
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
@@ -24,6 +25,9 @@ from retrievd.eval.cache import CachedEmbedder, cache_path
 from retrievd.eval.datasets import Dataset, page_key
 from retrievd.eval.metrics import per_query
 from retrievd.eval.report import DatasetResult
+
+if TYPE_CHECKING:
+    from retrievd.core import Core
 
 DOC_ID = "doc_id"  # the file attribute that carries the collection's document id
 DEPTH = 100  # documents ranked per query: Recall@100 and MAP@100 need that many
@@ -113,7 +117,7 @@ def _ingested(dataset: Dataset, settings: Settings) -> Iterator[tuple[object, st
                     stores.create_batch(project_id, store_id, schemas.CreateFileBatchRequest(files=items))
                 core.start_workers()
                 task = bar.add_task(f"{dataset.name}: ingesting", total=len(file_ids))
-                while (counts := stores.get(project_id, store_id).file_counts).in_progress:
+                while (counts := stores.get(project_id, store_id).file_counts).in_progress or _pending_jobs(core, store_id):
                     bar.update(task, completed=counts.total - counts.in_progress)
                     time.sleep(0.5)
                 bar.update(task, completed=counts.total)
@@ -121,6 +125,17 @@ def _ingested(dataset: Dataset, settings: Settings) -> Iterator[tuple[object, st
         finally:
             core.close()
             embedder.close()
+
+
+def _pending_jobs(core: Core, store_id: str) -> bool:
+    """Work still queued for the store after its files completed (re-encoding BM25 as the mean grows)."""
+    from sqlalchemy import select
+
+    from retrievd.store.models import Job
+
+    with core.db.session() as s:
+        busy = select(Job.id).where(Job.vector_store_id == store_id, Job.status.in_(("queued", "running")))
+        return s.scalar(busy.limit(1)) is not None
 
 
 def _units(core: object, store_id: str, dataset: Dataset, by_file: dict) -> list[tuple[str, str]]:

@@ -44,7 +44,7 @@ log = logging.getLogger("retrievd.ingest")
 
 INGEST_JOBS = ("ingest_file",)
 # Jobs that write the index: run only by a process that may (see Core.writes_index).
-INDEX_JOBS = ("index_file", "reindex_file", "purge")
+INDEX_JOBS = ("index_file", "reindex_file", "reindex_store", "purge")
 
 
 def job_handlers(core: Core, kinds: tuple[str, ...] = INGEST_JOBS + INDEX_JOBS) -> dict[str, Handler]:
@@ -52,6 +52,7 @@ def job_handlers(core: Core, kinds: tuple[str, ...] = INGEST_JOBS + INDEX_JOBS) 
         "ingest_file": lambda job: _file_job(core, job, ingest_file),
         "index_file": lambda job: _file_job(core, job, index_file),
         "reindex_file": lambda job: reindex_file(core, job.vector_store_id or "", job.file_id or ""),
+        "reindex_store": lambda job: reindex_store(core, job.vector_store_id or ""),
         "purge": lambda job: purge(core, job.vector_store_id or "", job.file_id),
     }
     return {kind: handlers[kind] for kind in kinds}
@@ -101,7 +102,7 @@ AVG_LEN_DRIFT = 0.10
 def _settle_avg_len(core: Core, store_id: str, file_id: str) -> float:
     """The BM25 avg_len to index `file_id` with: the mean BM25 length of the store's completed
     chunks and this file's. The first file sets it; when the mean drifts past AVG_LEN_DRIFT the
-    store takes the new mean and its other completed files are queued to be re-encoded."""
+    store takes the new mean and its completed files are re-encoded (`reindex_store`)."""
     with core.db.session() as s:
         lock_store(s, store_id)
         store = s.get(VectorStore, store_id)
@@ -125,15 +126,7 @@ def _settle_avg_len(core: Core, store_id: str, file_id: str) -> float:
             return current
         store.bm25_avg_len = mean
         if current:
-            completed = select(VectorStoreFile.file_id).where(
-                VectorStoreFile.vector_store_id == store_id,
-                VectorStoreFile.status == "completed",
-                VectorStoreFile.file_id != file_id,
-            )
-            s.add_all(
-                Job(kind="reindex_file", project_id=store.project_id, vector_store_id=store_id, file_id=other)
-                for other in s.scalars(completed)
-            )
+            _queue_reencoding(s, store)
             log.info("store %s: BM25 avg_len %.1f -> %.1f, re-encoding its files", store_id, current, mean)
     return mean
 
@@ -288,9 +281,9 @@ def index_file(core: Core, store_id: str, file_id: str) -> None:
         row.status = "completed"
         row.last_error = None
         if store.bm25_avg_len != avg_len:
-            # Another file moved avg_len while this one was indexed, after queueing the re-encoding
-            # of the files completed by then: this one needs it too.
-            s.add(Job(kind="reindex_file", project_id=store.project_id, vector_store_id=store_id, file_id=file_id))
+            # Another file moved avg_len while this one was indexed, maybe after a re-encoding that
+            # missed this file: this one needs one too.
+            _queue_reencoding(s, store)
     core.wake_workers()
 
 
@@ -313,6 +306,28 @@ def _discard(s: Session, store: VectorStore, row: VectorStoreFile, reason: str) 
     record_change(s, store, -row.usage_bytes, reason)
     _delete_rows(s, row.vector_store_id, row.file_id)
     row.usage_bytes, row.chunk_count = 0, 0
+
+
+def _queue_reencoding(s: Session, store: VectorStore) -> None:
+    """Queue the re-encoding of a store's BM25 vectors, unless one is queued already: it reads
+    avg_len when it runs, so one waiting job serves every change made before it starts."""
+    waiting = select(Job.id).where(
+        Job.kind == "reindex_store", Job.vector_store_id == store.id, Job.status == "queued"
+    )
+    if s.scalar(waiting.limit(1)) is None:
+        s.add(Job(kind="reindex_store", project_id=store.project_id, vector_store_id=store.id))
+
+
+def reindex_store(core: Core, store_id: str) -> None:
+    """Every completed file's points again, from their rows, with the store's avg_len now."""
+    with core.db.session() as s:
+        completed = select(VectorStoreFile.file_id).where(
+            VectorStoreFile.vector_store_id == store_id, VectorStoreFile.status == "completed"
+        )
+        file_ids = list(s.scalars(completed))
+    for file_id in file_ids:
+        core.index.upsert(points_from_rows(core, store_id, file_id))
+    core.index.flush()
 
 
 def reindex_file(core: Core, store_id: str, file_id: str) -> None:
