@@ -1,7 +1,7 @@
 # The two ways to start on a fresh machine: `make serve` and `make test` (CI runs `make test`).
 VENV := .venv
 
-.PHONY: serve test test-slow install install-test
+.PHONY: serve test test-slow lint install install-test
 
 $(VENV)/bin/pip:
 	python3 -m venv $(VENV)
@@ -21,6 +21,9 @@ serve: install
 
 test: install-test
 	$(VENV)/bin/pytest -q
+
+lint: install-test
+	$(VENV)/bin/ruff check src tests bench
 
 test-slow: install-test
 	$(VENV)/bin/pytest -q -m slow

@@ -99,7 +99,7 @@ def raw_sessions(model_dir: Path, max_tokens: int, texts: list[str], threads: li
             options.add_session_config_entry("session.intra_op.allow_spinning", spinning)
             session = ort.InferenceSession(str(model_dir / "model.onnx"), options, providers=["CPUExecutionProvider"])
 
-            def run() -> None:
+            def run(session: ort.InferenceSession = session) -> None:
                 for b in batches:
                     ids = np.array([e.ids for e in b], dtype=np.int64)
                     mask = np.array([e.attention_mask for e in b], dtype=np.int64)

@@ -174,8 +174,8 @@ def main(paths: list[Path]) -> None:
         c = Collection(load_dataset(path), embedder, Bm25Encoder())
         table[path.name] = [
             evaluate(c.baseline, c.dataset.qrels)["ndcg@10"],
-            c.ndcg(lambda j: c.branches(j)[1]),
-            c.ndcg(lambda j: c.branches(j)[0]),
+            c.ndcg(lambda j, c=c: c.branches(j)[1]),
+            c.ndcg(lambda j, c=c: c.branches(j)[0]),
             *(c.ndcg(variant(c)) for variant in VARIANTS.values()),
         ]
         print(path.name, " ".join(f"{v:.3f}" for v in table[path.name]), flush=True)

@@ -61,7 +61,7 @@ def start_server(data_dir: Path) -> tuple[subprocess.Popen, str]:
         "RETRIEVD_API_KEY": KEY,
         "RETRIEVD_RATE_LIMIT_PER_MINUTE": "0",
     }
-    log = open(data_dir.parent / f"{data_dir.name}.log", "wb")  # noqa: SIM115 (the server's for its lifetime)
+    log = open(data_dir.parent / f"{data_dir.name}.log", "wb")
     proc = subprocess.Popen(
         [sys.executable, "-m", "retrievd", "serve", "--port", str(port)], env=env, stdout=log, stderr=log
     )

@@ -60,7 +60,7 @@ def any_database(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str
     with ExitStack() as stack:
         try:
             url = stack.enter_context(postgres_database())
-        except Exception as e:  # noqa: BLE001  (no server to test against)
+        except Exception as e:
             pytest.skip(f"PostgreSQL is not reachable: {e}")
         yield url
 

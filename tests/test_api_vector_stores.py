@@ -86,7 +86,7 @@ def test_a_question_answered_by_one_document_finds_it_first(client, corpus) -> N
 
 
 def test_filters_run_inside_the_engine(client, corpus) -> None:  # type: ignore[no-untyped-def]
-    store, uploaded = corpus
+    store, _uploaded = corpus
     only_pdf = client.vector_stores.search(
         store.id, query="football club", filters={"type": "eq", "key": "kind", "value": "pdf"}, max_num_results=50
     )
@@ -128,7 +128,7 @@ def test_every_list_paginates(client, corpus) -> None:  # type: ignore[no-untype
     failed = list(client.vector_stores.files.list(store.id, filter="failed", limit=2))
     assert {f.id for f in failed} == {uploaded[n].id for n in BAD}
     files = [f.id for f in client.files.list(limit=5)]
-    assert set(uploaded[n].id for n in uploaded) <= set(files)
+    assert {uploaded[n].id for n in uploaded} <= set(files)
     for _ in range(3):
         client.vector_stores.create(name="extra")
     stores = [s.id for s in client.vector_stores.list(limit=1)]

@@ -6,11 +6,13 @@ served from the pinned asset.
 
 from __future__ import annotations
 
+import itertools
+
 import pytest
 
 from retrievd.assets import tiktoken_encoding
-from retrievd.embedding import get_embedder
 from retrievd.config import Settings
+from retrievd.embedding import get_embedder
 from retrievd.ingest.chunk import auto_chunking, chunk_elements
 from retrievd.ingest.types import Chunk, Element
 from tests.conftest import DOCS
@@ -51,7 +53,7 @@ def test_static_sizes_on_a_real_document(max_tokens: int, overlap: int) -> None:
     everything = squash("".join(c.text for c in chunks))
     assert all(squash(e.text)[:50] in everything for e in elements)
     # No chunk is only a repeat of the one before it (a peer's trailing-overlap bug).
-    assert all(b.text not in a.text for a, b in zip(chunks, chunks[1:]))
+    assert all(b.text not in a.text for a, b in itertools.pairwise(chunks))
 
 
 def test_without_overlap_the_chunks_are_the_document() -> None:
@@ -62,7 +64,7 @@ def test_without_overlap_the_chunks_are_the_document() -> None:
 
 def test_overlap_repeats_the_end_of_the_previous_chunk() -> None:
     chunks = chunk_elements(paragraphs(NORWICH), max_tokens=200, overlap_tokens=50)
-    for previous, chunk in zip(chunks, chunks[1:]):
+    for previous, chunk in itertools.pairwise(chunks):
         head = chunk.text[:30]
         assert head in previous.text[-400:]
 
@@ -74,7 +76,7 @@ def test_cuts_fall_between_elements_or_sentences() -> None:
     sentence_ends = [c.text.endswith((".", "!", "?", '"')) for c in chunks[:-1]]
     assert sum(sentence_ends) >= 2 / 3 * len(sentence_ends)
     # Where no sentence ends near the limit, the cut still falls between two words.
-    assert all(f"{a.text[-20:]} {b.text[:20]}" in text for a, b in zip(chunks, chunks[1:]))
+    assert all(f"{a.text[-20:]} {b.text[:20]}" in text for a, b in itertools.pairwise(chunks))
 
 
 def test_a_title_starts_a_chunk_rather_than_ending_one() -> None:

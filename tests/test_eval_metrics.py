@@ -131,12 +131,12 @@ def test_the_baseline_ranks_by_bm25_without_stop_words() -> None:
 
 
 def test_a_report_writes_the_json_the_table_and_two_plots(tmp_path: Path) -> None:
-    scores = {"q1": {name: 1.0 for name in metrics.METRICS}, "q2": {name: 0.0 for name in metrics.METRICS}}
+    scores = {"q1": dict.fromkeys(metrics.METRICS, 1.0), "q2": dict.fromkeys(metrics.METRICS, 0.0)}
     result = DatasetResult("tiny", "hybrid-weighted", {"hybrid-weighted": scores, "bm25": scores}, scores)
     write_dataset(result, tmp_path, "retrievd eval run tiny --output out")
     data = json.loads((tmp_path / "results.json").read_text())
     assert data["default_config"] == "hybrid-weighted"
-    assert data["configs"]["bm25"] == {**{name: 0.5 for name in metrics.METRICS}, "queries": 2}
+    assert data["configs"]["bm25"] == {**dict.fromkeys(metrics.METRICS, 0.5), "queries": 2}
     assert data["baseline_bm25"]["queries"] == 2
     assert "retrievd eval run tiny --output out" in (tmp_path / "results.md").read_text()
     assert (tmp_path / "metrics.png").read_bytes()[:4] == b"\x89PNG"

@@ -718,9 +718,7 @@ def test_hostile_filenames_are_kept_as_display_names_only(hostile_server: Server
     hits = http.post(
         f"/vector_stores/{store}/search", json={"query": "Uploaded as", "max_num_results": 20}
     ).json()["data"]
-    assert {h["filename"] for h in hits} <= {
-        stored for stored in (http.get(f"/files/{i}").json()["filename"] for i in ids.values())
-    }
+    assert {h["filename"] for h in hits} <= {http.get(f"/files/{i}").json()["filename"] for i in ids.values()}
 
     assert not Path(f"/tmp/{ESCAPE}.txt").exists()
     base = hostile_server.core.settings.data_dir.parent.parent  # type: ignore[attr-defined]

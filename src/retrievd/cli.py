@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 from rich.console import Console
@@ -44,8 +44,8 @@ def _fail(message: str) -> None:
 
 @app.command()
 def serve(
-    host: Annotated[Optional[str], typer.Option(help="Interface to bind.")] = None,
-    port: Annotated[Optional[int], typer.Option(help="Port to listen on.")] = None,
+    host: Annotated[str | None, typer.Option(help="Interface to bind.")] = None,
+    port: Annotated[int | None, typer.Option(help="Port to listen on.")] = None,
     workers: Annotated[bool, typer.Option(help="Run ingestion and run workers in this process.")] = True,
 ) -> None:
     """Start the API (and, by default, the ingestion and run workers in the same process).
@@ -78,7 +78,7 @@ def serve(
 
 @app.command()
 def worker(
-    threads: Annotated[Optional[int], typer.Option(help="Ingestion threads (default: RETRIEVD_INGEST_WORKERS).")] = None,
+    threads: Annotated[int | None, typer.Option(help="Ingestion threads (default: RETRIEVD_INGEST_WORKERS).")] = None,
 ) -> None:
     """Run ingestion jobs and runs (RETRIEVD_RUNTIME_WORKERS threads) until stopped (SIGTERM or
     Ctrl-C); as many of these as you like, anywhere.
@@ -124,7 +124,7 @@ def index_rebuild() -> None:
 
 
 @models_app.command("pull")
-def models_pull(names: Annotated[Optional[list[str]], typer.Argument(help="Assets to pull (default: all).")] = None) -> None:
+def models_pull(names: Annotated[list[str] | None, typer.Argument(help="Assets to pull (default: all).")] = None) -> None:
     """Install the pinned model assets, verifying every file's sha256."""
     from retrievd import assets
 
@@ -239,7 +239,7 @@ def _store_by_name(core, project_id: str, name: str, create: bool) -> str:  # ty
 def ingest(
     paths: Annotated[list[Path], typer.Argument(help="Files or folders to ingest.", exists=True)],
     vector_store: Annotated[str, typer.Option("--vector-store", help="Store name or id (created if absent).")],
-    project: Annotated[Optional[str], typer.Option(help="Project id (default: the admin project).")] = None,
+    project: Annotated[str | None, typer.Option(help="Project id (default: the admin project).")] = None,
 ) -> None:
     """Upload files into a vector store and index them, with a progress bar and each file's outcome."""
     from retrievd.api import schemas
@@ -283,7 +283,7 @@ def search(
     store: Annotated[str, typer.Argument(help="Store name or id.")],
     query: Annotated[str, typer.Argument(help="What to look for.")],
     limit: Annotated[int, typer.Option("--limit", "-n", min=1, max=50)] = 10,
-    project: Annotated[Optional[str], typer.Option(help="Project id (default: the admin project).")] = None,
+    project: Annotated[str | None, typer.Option(help="Project id (default: the admin project).")] = None,
 ) -> None:
     """Search a vector store and print the results as a table."""
     from retrievd.retrieval.search import SearchOptions

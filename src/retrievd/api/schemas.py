@@ -6,7 +6,7 @@ is a 400 naming the field instead of a silently ignored option.
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Generic, Literal, TypeVar, Union
+from typing import Annotated, Any, Generic, Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator, model_validator
 from pydantic_core import PydanticCustomError
@@ -14,7 +14,7 @@ from pydantic_core import PydanticCustomError
 T = TypeVar("T")
 
 MetadataValue = Annotated[str, StringConstraints(max_length=512)]
-AttributeValue = Union[Annotated[str, StringConstraints(max_length=512)], bool, int, float]
+AttributeValue = Annotated[str, StringConstraints(max_length=512)] | bool | int | float
 
 
 def _check_keys(value: dict[str, Any] | None, what: str) -> dict[str, Any] | None:
@@ -64,8 +64,8 @@ class ListPage(BaseModel, Generic[T]):
         """A page of objects with an `id`, the cursors taken from its ends."""
         return cls(
             data=items,
-            first_id=getattr(items[0], "id") if items else None,
-            last_id=getattr(items[-1], "id") if items else None,
+            first_id=items[0].id if items else None,
+            last_id=items[-1].id if items else None,
             has_more=has_more,
         )
 
@@ -99,7 +99,7 @@ class StaticChunkingParam(Strict):
     static: StaticChunking
 
 
-ChunkingStrategyParam = Annotated[Union[AutoChunkingParam, StaticChunkingParam], Field(discriminator="type")]
+ChunkingStrategyParam = Annotated[AutoChunkingParam | StaticChunkingParam, Field(discriminator="type")]
 
 
 class StaticChunkingStrategy(BaseModel):
@@ -267,12 +267,12 @@ ComparisonType = Literal["eq", "ne", "gt", "gte", "lt", "lte", "in", "nin"]
 class ComparisonFilter(Strict):
     type: ComparisonType = "eq"
     key: str
-    value: Union[str, bool, int, float, list[Union[str, int, float]]]
+    value: str | bool | int | float | list[str | int | float]
 
 
 class CompoundFilter(Strict):
     type: Literal["and", "or"]
-    filters: list[Union[ComparisonFilter, CompoundFilter]] = Field(min_length=1)
+    filters: list[ComparisonFilter | CompoundFilter] = Field(min_length=1)
 
 
 class HybridSearch(Strict):
@@ -299,10 +299,10 @@ MAX_QUERIES = 20
 
 
 class SearchRequest(Strict):
-    query: Union[str, list[str]]
+    query: str | list[str]
     rewrite_query: bool = False
     max_num_results: int = Field(10, ge=1, le=50)
-    filters: Union[ComparisonFilter, CompoundFilter] | None = None
+    filters: ComparisonFilter | CompoundFilter | None = None
     ranking_options: RankingOptions | None = None
 
     @field_validator("query")

@@ -54,7 +54,7 @@ class CachedEmbedder:
             ).fetchall()) if keys else {}
         missing = list(dict.fromkeys(k for k in keys if k not in found))
         if missing:
-            first = {k: text for k, text in zip(keys, texts)}
+            first = dict(zip(keys, texts))
             vectors = np.asarray(compute([first[k] for k in missing]), dtype=np.float32)
             rows = [(k, v.tobytes()) for k, v in zip(missing, vectors)]
             with self._lock:

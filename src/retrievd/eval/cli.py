@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import shlex
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 import yaml
@@ -29,7 +29,7 @@ def _suite(path: Path) -> tuple[list[Path], list[str]]:
 def run(
     datasets: Annotated[list[Path], typer.Argument(help="Collection folders (BEIR or files + questions) or suite YAMLs.", exists=True)],
     output: Annotated[Path, typer.Option("--output", "-o", help="Where results go.")],
-    config: Annotated[Optional[list[str]], typer.Option("--config", "-c", help="Configurations to run (default: all).")] = None,
+    config: Annotated[list[str] | None, typer.Option("--config", "-c", help="Configurations to run (default: all).")] = None,
 ) -> None:
     """Ingest each collection into a fresh vector store, run its queries through the search service,
     and write results.json, results.md and plots (with several collections: RESULTS.md and results/NAME/)."""

@@ -76,7 +76,7 @@ def per_query(run: Run, qrels: Qrels) -> dict[str, dict[str, float]]:
 def mean(scores: Mapping[str, Mapping[str, float]]) -> dict[str, float]:
     """Average of each metric over queries (the macro average trec_eval reports)."""
     if not scores:
-        return {name: 0.0 for name in METRICS}
+        return dict.fromkeys(METRICS, 0.0)
     return {name: sum(query[name] for query in scores.values()) / len(scores) for name in METRICS}
 
 

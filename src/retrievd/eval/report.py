@@ -10,9 +10,9 @@ from pathlib import Path
 import matplotlib
 
 matplotlib.use("Agg")  # files only, never a window
-import matplotlib.pyplot as plt  # noqa: E402
+import matplotlib.pyplot as plt
 
-from retrievd.eval.metrics import METRICS, mean  # noqa: E402
+from retrievd.eval.metrics import METRICS, mean
 
 BASELINE = "rank-bm25"
 PerQuery = Mapping[str, Mapping[str, float]]  # query id -> metric -> value

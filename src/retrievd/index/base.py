@@ -8,8 +8,9 @@ overwrites instead of duplicating and two files with equal text stay two files.
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any, Literal, Protocol, Sequence
+from typing import Any, Literal, Protocol
 
 # Payload keys every point carries (filters on user attributes use the "attributes." prefix).
 STORE_KEY = "vector_store_id"

@@ -65,7 +65,7 @@ class OwnerLock:
         database = self.engine.url.database
         if not database or database == ":memory:":
             return True  # a private database: nobody else can own it
-        file = open(f"{database}.index-owner", "a")  # noqa: SIM115  (held open: the lock lives with it)
+        file = open(f"{database}.index-owner", "a")
         try:
             fcntl.flock(file, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:

@@ -20,7 +20,16 @@ from typing import Any, Literal
 
 import numpy as np
 
-from retrievd.index.base import ATTRIBUTES_KEY, CHUNK_KEY, FILE_KEY, STORE_KEY, Hit, IndexPoint, IndexQuery, Sparse
+from retrievd.index.base import (
+    ATTRIBUTES_KEY,
+    CHUNK_KEY,
+    FILE_KEY,
+    STORE_KEY,
+    Hit,
+    IndexPoint,
+    IndexQuery,
+    Sparse,
+)
 from retrievd.index.filters import FilterBuilder, attribute_path, parse_filter, scope
 
 DENSE = "dense"

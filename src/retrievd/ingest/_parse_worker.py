@@ -478,7 +478,7 @@ def _import_parent_main() -> None:
     if main_path and getattr(sys.modules["__main__"], "__file__", None) != main_path:
         try:
             spawn.import_main_path(main_path)
-        except Exception:  # noqa: BLE001
+        except Exception:
             # Then each child imports it: slower, still correct.
             logging.getLogger(__name__).warning("could not preload %s in the parser's forkserver", main_path)
 

@@ -533,7 +533,7 @@ class AssistantRunDriver:
             )
         except ToolArgumentError as e:
             return [], error_for_model(str(e))
-        except Exception as e:  # noqa: BLE001 (an expired store, an index error: the model is told, the run goes on)
+        except Exception as e:
             log.warning("file_search failed in run %s: %s", self.run_id, e)
             return [], error_for_model(f"The search failed: {describe_error(e)}")
         return [p.to_json() for p in passages], output_for_model(passages)

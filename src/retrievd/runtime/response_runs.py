@@ -522,7 +522,7 @@ class ResponseDriver:
                 raise ToolArgumentError("file_search is not enabled for this response.")
             item["queries"] = parse_queries(arguments)
             passages = file_search(self.core, self.row.project_id, config, item["queries"], turn)
-        except Exception as e:  # noqa: BLE001 (the model hears of it through the failed call, and goes on)
+        except Exception as e:
             log.warning("file_search failed in response %s: %s", self.row.id, e)
             item["status"], item["results"] = "failed", []
             item["error"] = describe_error(e)

@@ -1,7 +1,7 @@
 """Baseline: every table of store.models, store.usage_models and store.runtime_models.
 
 Revision ID: 0001
-Revises: 
+Revises:
 Create Date: 2026-11-25 15:00:26.835647
 
 """
