@@ -67,7 +67,7 @@ def _index_bytes(core: Core, store_id: str) -> tuple[dict[str, int], int]:
 def _ledger(s: Session) -> dict[str, tuple[int, int]]:
     """store -> (sum of its deltas, its last bytes_after)."""
     per_store = select(UsageLedgerEntry.vector_store_id, func.sum(UsageLedgerEntry.delta_bytes))
-    sums = dict(s.execute(per_store.group_by(UsageLedgerEntry.vector_store_id)))
+    sums = dict(s.execute(per_store.group_by(UsageLedgerEntry.vector_store_id)).tuples().all())
     last = select(func.max(UsageLedgerEntry.id)).group_by(UsageLedgerEntry.vector_store_id)
     return {
         e.vector_store_id: (int(sums[e.vector_store_id]), e.bytes_after)
