@@ -13,7 +13,7 @@ import pytest
 from retrievd.assets import tiktoken_encoding
 from retrievd.config import Settings
 from retrievd.embedding import get_embedder
-from retrievd.ingest.chunk import Chunker, auto_chunking, chunk_elements
+from retrievd.ingest.chunk import auto_chunking, chunk_elements
 from retrievd.ingest.types import Chunk, Element
 from tests.conftest import DOCS
 
@@ -153,22 +153,6 @@ def test_deterministic() -> None:
     assert chunk_elements(elements, max_tokens=300, overlap_tokens=100) == chunk_elements(
         elements, max_tokens=300, overlap_tokens=100
     )
-
-
-@pytest.mark.parametrize(("max_tokens", "overlap"), [(100, 0), (200, 50), (512, 256)])
-@pytest.mark.parametrize("feed", [1, 3, 40])
-def test_fed_page_by_page_the_chunks_are_the_same(max_tokens: int, overlap: int, feed: int) -> None:
-    """The pipeline feeds a long PDF a page at a time, so embedding starts before parsing ends."""
-    elements = [
-        Element(e.text, "Title" if i % 9 == 0 else "NarrativeText", page=i // 4 + 1)
-        for i, e in enumerate(paragraphs(NORWICH))
-    ]
-    chunker = Chunker(max_tokens=max_tokens, overlap_tokens=overlap)
-    fed: list[Chunk] = []
-    for start in range(0, len(elements), feed):
-        fed += chunker.feed(elements[start : start + feed])
-    fed += chunker.finish()
-    assert fed == chunk_elements(elements, max_tokens=max_tokens, overlap_tokens=overlap)
 
 
 @pytest.mark.parametrize(("max_tokens", "overlap"), [(99, 0), (4097, 0), (200, 101), (200, -1)])

@@ -47,52 +47,24 @@ def chunk_elements(
 
     Deterministic. A chunk carries the page of its first token and the nearest title at or above it.
     """
-    chunker = Chunker(max_tokens=max_tokens, overlap_tokens=overlap_tokens, encoding=encoding)
-    return chunker.feed(elements) + chunker.finish()
-
-
-class Chunker:
-    """`chunk_elements` fed as the parser goes (a long PDF page by page), so embedding can start
-    before the document is parsed. A chunk comes out once the text after it can no longer move
-    its cut: its whole window is in. The chunks are exactly `chunk_elements`' of all the elements."""
-
-    def __init__(self, *, max_tokens: int, overlap_tokens: int, encoding: str = "cl100k_base") -> None:
-        if not MIN_CHUNK_TOKENS <= max_tokens <= MAX_CHUNK_TOKENS:
-            raise ValueError(f"max_tokens must be between {MIN_CHUNK_TOKENS} and {MAX_CHUNK_TOKENS}, got {max_tokens}.")
-        if not 0 <= overlap_tokens <= max_tokens // 2:
-            raise ValueError(f"overlap_tokens must be between 0 and half of max_tokens, got {overlap_tokens}.")
-        self.max_tokens = max_tokens
-        self.overlap_tokens = overlap_tokens
-        self._stream = _Stream.empty(encoding)
-        self._start = 0  # where the next chunk starts in the stream
-        self._count = 0
-
-    def feed(self, elements: Sequence[Element]) -> list[Chunk]:
-        """The chunks that these elements complete."""
-        self._stream.extend(elements)
-        return self._chunks(final=False)
-
-    def finish(self) -> list[Chunk]:
-        """The document's remaining chunks."""
-        return self._chunks(final=True)
-
-    def _chunks(self, *, final: bool) -> list[Chunk]:
-        stream, chunks = self._stream, []
-        while self._start < len(stream.tokens):
-            if not final and self._start + self.max_tokens >= len(stream.tokens):
-                break  # the cut may still move: its window is not all in
-            end = stream.cut(self._start, self.max_tokens)
-            text = stream.text(self._start, end)
-            if text:
-                first = stream.origin(self._start + stream.leading_space(self._start, end))
-                token_count = len(stream.encoding.encode_ordinary(text))
-                chunks.append(Chunk(self._count, text, token_count, first.page, first.section))
-                self._count += 1
-            if end == len(stream.tokens):
-                self._start = end
-                break
-            self._start = stream.restart(self._start, end, self.overlap_tokens)
-        return chunks
+    if not MIN_CHUNK_TOKENS <= max_tokens <= MAX_CHUNK_TOKENS:
+        raise ValueError(f"max_tokens must be between {MIN_CHUNK_TOKENS} and {MAX_CHUNK_TOKENS}, got {max_tokens}.")
+    if not 0 <= overlap_tokens <= max_tokens // 2:
+        raise ValueError(f"overlap_tokens must be between 0 and half of max_tokens, got {overlap_tokens}.")
+    stream = _Stream.build(elements, encoding)
+    chunks: list[Chunk] = []
+    start = 0
+    while start < len(stream.tokens):
+        end = stream.cut(start, max_tokens)
+        text = stream.text(start, end)
+        if text:
+            first = stream.origin(start + stream.leading_space(start, end))
+            token_count = len(stream.encoding.encode_ordinary(text))
+            chunks.append(Chunk(len(chunks), text, token_count, first.page, first.section))
+        if end == len(stream.tokens):
+            break
+        start = stream.restart(start, end, overlap_tokens)
+    return chunks
 
 
 def auto_chunking(embedder: Embedder) -> tuple[int, int]:
@@ -133,27 +105,25 @@ class _Stream:
     starts: list[int]  # stream offset of each element's first token
     origins: list[_Origin]  # one per element
 
-    title: str | None = None  # the last title seen, the section of what follows
-
     @classmethod
-    def empty(cls, encoding: str) -> _Stream:
-        return cls(tiktoken_encoding(encoding), [], [], [], [])
-
-    def extend(self, elements: Sequence[Element]) -> None:
-        """Append elements (joined by a blank line); the tokens already in never change."""
+    def build(cls, elements: Sequence[Element], encoding: str) -> _Stream:
+        enc = tiktoken_encoding(encoding)
         kept = [(e, e.text.strip()) for e in elements if e.text.strip()]
-        encoded = [self.encoding.encode_ordinary(text) for _, text in kept]  # the _batch variant costs a thread task each
-        separator = self.encoding.encode_ordinary(ELEMENT_SEPARATOR)
-        added = len(self.tokens)
+        encoded = [enc.encode_ordinary(text) for _, text in kept]  # the _batch variant costs a thread task each
+        separator = enc.encode_ordinary(ELEMENT_SEPARATOR)
+        tokens: list[int] = []
+        starts: list[int] = []
+        origins: list[_Origin] = []
+        title: str | None = None
         for (element, text), element_tokens in zip(kept, encoded):
-            if self.tokens:
-                self.tokens.extend(separator)
-            self.starts.append(len(self.tokens))
-            self.tokens.extend(element_tokens)
+            if tokens:
+                tokens.extend(separator)
+            starts.append(len(tokens))
+            tokens.extend(element_tokens)
             if element.category == "Title":
-                self.title = text
-            self.origins.append(_Origin(element.page, _section(element, text, self.title), element.category))
-        self.token_bytes.extend(self.encoding.decode_tokens_bytes(self.tokens[added:]))
+                title = text
+            origins.append(_Origin(element.page, _section(element, text, title), element.category))
+        return cls(enc, tokens, enc.decode_tokens_bytes(tokens), starts, origins)
 
     def text(self, start: int, end: int) -> str:
         return b"".join(self.token_bytes[start:end]).decode("utf-8", errors="replace").strip()

@@ -16,8 +16,6 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from concurrent.futures import Future, ThreadPoolExecutor
-from contextlib import closing
 from dataclasses import replace
 from typing import TYPE_CHECKING
 
@@ -26,8 +24,8 @@ from sqlalchemy import delete, func, select
 
 from retrievd.errors import AssetMissingError
 from retrievd.index.base import IndexPoint, Sparse
-from retrievd.ingest.chunk import Chunker
-from retrievd.ingest.parse import iter_parse
+from retrievd.ingest.chunk import chunk_elements
+from retrievd.ingest.parse import parse_file
 from retrievd.ingest.types import Chunk, Element, FileRejected
 from retrievd.jobs.queue import MAX_ATTEMPTS
 from retrievd.jobs.worker import Handler
@@ -45,7 +43,6 @@ if TYPE_CHECKING:
 log = logging.getLogger("retrievd.ingest")
 
 INGEST_JOBS = ("ingest_file",)
-EMBED_WINDOW = 64  # chunks embedded together while the parser goes on
 # Jobs that write the index: run only by a process that may (see Core.writes_index).
 INDEX_JOBS = ("index_file", "reindex_file", "reindex_store", "purge")
 
@@ -149,7 +146,13 @@ def ingest_file(core: Core, store_id: str, file_id: str) -> None:
             return
         max_tokens, overlap = row.max_chunk_size_tokens, row.chunk_overlap_tokens
     try:
-        chunks, dense = _parse_and_embed(core, file, Chunker(max_tokens=max_tokens, overlap_tokens=overlap))
+        elements = parse_file(
+            core.blobs.path(file_id),
+            file.filename,
+            timeout_s=core.settings.parse_timeout_s,
+            memory_mb=core.settings.parse_memory_mb,
+        )
+        chunks = chunk_elements(_without_nul(elements), max_tokens=max_tokens, overlap_tokens=overlap)
         if not chunks:
             raise FileRejected("invalid_file", "The file contains no text that could be extracted.")
     except FileRejected as e:
@@ -158,38 +161,7 @@ def ingest_file(core: Core, store_id: str, file_id: str) -> None:
     except AssetMissingError as e:
         _fail(core, store_id, file_id, "server_error", str(e))
         return
-    write_chunks(core, store_id, file, chunks, dense)
-
-
-def _parse_and_embed(core: Core, file: File, chunker: Chunker) -> tuple[list[Chunk], np.ndarray]:
-    """Parse, chunk and embed together: chunks are embedded, EMBED_WINDOW at a time in a thread of
-    their own, while the parser's child goes on with the next pages. A long PDF then takes about
-    its embedding time plus a share of its parsing, not the sum of both."""
-    chunks: list[Chunk] = []
-    windows: list[Future[np.ndarray]] = []
-    embedding = ThreadPoolExecutor(max_workers=1, thread_name_prefix="retrievd-embed")
-
-    def embed(ready: list[Chunk], *, last: bool) -> None:
-        chunks.extend(ready)
-        while len(chunks) - EMBED_WINDOW * len(windows) >= (1 if last else EMBED_WINDOW):
-            window = chunks[EMBED_WINDOW * len(windows) : EMBED_WINDOW * (len(windows) + 1)]
-            windows.append(embedding.submit(core.embedder.embed_documents, [c.text for c in window]))
-
-    batches = iter_parse(
-        core.blobs.path(file.id),
-        file.filename,
-        timeout_s=core.settings.parse_timeout_s,
-        memory_mb=core.settings.parse_memory_mb,
-    )
-    try:
-        with closing(batches):  # an error here stops the parser's child at once
-            for elements in batches:
-                embed(chunker.feed(_without_nul(elements)), last=False)
-        embed(chunker.finish(), last=True)
-        dense = [window.result() for window in windows]
-    finally:
-        embedding.shutdown(cancel_futures=True)
-    return chunks, np.vstack(dense) if dense else np.empty((0, 0), dtype=np.float32)
+    write_chunks(core, store_id, file, chunks)
 
 
 def _without_nul(elements: list[Element]) -> list[Element]:
@@ -201,9 +173,10 @@ def _without_nul(elements: list[Element]) -> list[Element]:
     ]
 
 
-def write_chunks(core: Core, store_id: str, file: File, chunks: list[Chunk], dense: np.ndarray) -> None:
-    """Store `chunks` and their `dense` vectors as the file's chunk rows, with the job that indexes them."""
+def write_chunks(core: Core, store_id: str, file: File, chunks: list[Chunk]) -> None:
+    """Embed `chunks` and store them as the file's chunk rows, with the job that indexes them."""
     texts = [c.text for c in chunks]
+    dense = core.embedder.embed_documents(texts)
     # avg_len weighs the terms only when indexed; the number of terms (usage bytes) never needs it.
     sparse = core.bm25.encode_documents(texts, avg_len=1.0)
     bm25_lengths = core.bm25.token_lengths(texts)
