@@ -264,3 +264,22 @@ def test_oversized_or_broken_http_is_refused_not_crashed(fuzz_server: Server, wh
         ).status_code
         == 200
     )
+
+
+@pytest.mark.parametrize(
+    ("body", "param"),
+    [
+        ({"model": "gpt-4o", "reasoning_effort": "e\u0018z\u0093\u001e@+\u0098"}, "reasoning_effort"),
+        ({"model": "m" * 300}, "model"),
+    ],
+    ids=["reasoning_effort off OpenAI's enum", "a 300-character model"],
+)
+def test_values_that_no_column_holds_are_a_400(fuzz_server: Server, body: dict[str, str], param: str) -> None:
+    """Found by the fuzzer on PostgreSQL, whose varchar columns refuse what SQLite would store."""
+    response = httpx.post(
+        f"{fuzz_server.base_url}/assistants",
+        json=body,
+        headers={"Authorization": f"Bearer {fuzz_server.admin_key}"},
+    )
+    assert response.status_code == 400, response.text
+    assert response.json()["error"]["param"] == param

@@ -119,6 +119,8 @@ class NamedToolChoice(Strict):
 
 
 ToolChoice = Literal["none", "auto", "required"] | NamedToolChoice
+MODEL_MAX = 256  # the model columns' width
+ReasoningEffort = Literal["none", "minimal", "low", "medium", "high", "xhigh", "max"]  # OpenAI's enum
 
 
 # --- assistants -----------------------------------------------------------------------------------
@@ -128,7 +130,7 @@ class _AssistantFields(_WithMetadata):
     name: str | None = Field(None, max_length=256)
     description: str | None = Field(None, max_length=512)
     instructions: str | None = Field(None, max_length=256000)
-    reasoning_effort: str | None = None
+    reasoning_effort: ReasoningEffort | None = None
     tools: list[AssistantTool] | None = Field(None, max_length=128)
     tool_resources: ToolResources | None = None
     metadata: Metadata | None = None
@@ -138,11 +140,11 @@ class _AssistantFields(_WithMetadata):
 
 
 class CreateAssistantRequest(_AssistantFields):
-    model: str = Field(min_length=1)
+    model: str = Field(min_length=1, max_length=MODEL_MAX)
 
 
 class ModifyAssistantRequest(_AssistantFields):
-    model: str | None = Field(None, min_length=1)
+    model: str | None = Field(None, min_length=1, max_length=MODEL_MAX)
 
 
 class AssistantObject(BaseModel):
@@ -159,7 +161,7 @@ class AssistantObject(BaseModel):
     temperature: float | None
     top_p: float | None
     response_format: Any
-    reasoning_effort: str | None = None
+    reasoning_effort: ReasoningEffort | None = None
 
 
 # --- threads and messages -------------------------------------------------------------------------
@@ -249,8 +251,8 @@ class TruncationStrategy(Strict):
 
 class _RunFields(_WithMetadata):
     assistant_id: str
-    model: str | None = None
-    reasoning_effort: str | None = None
+    model: str | None = Field(None, max_length=MODEL_MAX)
+    reasoning_effort: ReasoningEffort | None = None
     instructions: str | None = None
     tools: list[AssistantTool] | None = Field(None, max_length=20)
     metadata: Metadata | None = None
@@ -313,7 +315,7 @@ class RunObject(BaseModel):
     tool_choice: Any
     parallel_tool_calls: bool
     response_format: Any
-    reasoning_effort: str | None = None
+    reasoning_effort: ReasoningEffort | None = None
 
 
 class RunStepObject(BaseModel):
@@ -361,7 +363,7 @@ class ResponsesFunctionTool(Loose):
 
 
 class CreateResponseRequest(Loose):
-    model: str | None = None
+    model: str | None = Field(None, max_length=MODEL_MAX)
     input: str | list[Json] | None = None
     instructions: str | None = None
     tools: list[Json] | None = None
