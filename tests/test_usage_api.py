@@ -164,6 +164,8 @@ def test_project_keys_are_refused(server: Server, stored: dict) -> None:
         ({"start_time": JUNE_10, "end_time": JUNE_10}, "start_time"),
         ({"start_time": JUNE_10, "group_by": "api_key_id"}, "group_by"),
         ({"start_time": JUNE_10, "page": "tomorrow"}, "page"),
+        ({"start_time": 0, "end_time": 10**20}, "end_time"),
+        ({"start_time": 10**20}, "start_time"),
     ],
 )
 def test_bad_parameters_get_openai_errors(
@@ -172,6 +174,18 @@ def test_bad_parameters_get_openai_errors(
     r = admin.get("/organization/usage/vector_stores", params=params)
     assert r.status_code == 400
     assert r.json()["error"]["param"] == param
+
+
+@pytest.mark.parametrize("path", ["usage/vector_stores", "usage/file_search_calls", "costs"])
+def test_a_window_of_millennia_builds_only_its_first_page(admin: httpx.Client, clock: type[Clock], path: str) -> None:
+    """Found by the fuzzer: every bucket from 1970 to year 9999 was built before the page was cut, and
+    in 1m buckets that is 4 billion of them, enough to exhaust the machine's memory."""
+    width = "1d" if path == "costs" else "1m"
+    params = {"start_time": 0, "end_time": 253_402_300_799, "bucket_width": width, "limit": 2}
+    body = admin.get(f"/organization/{path}", params=params).json()
+    assert_valid(body)
+    assert [b["start_time"] for b in body["data"]] == ([0, 86_400] if path == "costs" else [0, 60])
+    assert body["has_more"] is True
 
 
 def test_usage_can_be_grouped_by_store(admin: httpx.Client, stored: dict) -> None:

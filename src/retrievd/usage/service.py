@@ -41,6 +41,8 @@ WIDTHS = {"1m": 60, "1h": 3600, "1d": DAY}
 # (default, max) number of buckets per page, as OpenAI's Usage API.
 USAGE_LIMITS = {"1d": (7, 31), "1h": (24, 168), "1m": (60, 1440)}
 COSTS_LIMITS = (7, 180)
+# The last second of year 9999: times past it are typos, and would overflow the databases' integers.
+LAST_TIME = 253_402_300_799
 STORAGE_LINE_ITEM = "vector store storage"
 
 
@@ -68,8 +70,10 @@ def window(
         raise invalid(f"Invalid bucket_width '{bucket_width}'.", param="bucket_width")
     width = WIDTHS[bucket_width]
     end = now() if end_time is None else end_time
-    if start_time < 0 or end <= start_time:
+    if not 0 <= start_time < end:
         raise invalid("start_time must be a Unix time before end_time.", param="start_time")
+    if end > LAST_TIME:
+        raise invalid(f"end_time must be at most {LAST_TIME} (9999-12-31).", param="end_time")
     default, most = limits
     limit = default if limit is None else limit
     if not 1 <= limit <= most:
@@ -79,7 +83,8 @@ def window(
         if not page.isdigit() or not start_time <= int(page) < end or int(page) % width:
             raise invalid("Invalid page cursor.", param="page")
         start = int(page)
-    edges = bucket_edges(start, end, width)[: limit + 1]
+    # Only this page's buckets: a window of years in 1m buckets would be millions of them.
+    edges = bucket_edges(start, min(end, start - start % width + limit * width), width)
     return Window(edges, str(edges[-1]) if edges[-1] < end else None)
 
 
