@@ -267,19 +267,32 @@ def test_oversized_or_broken_http_is_refused_not_crashed(fuzz_server: Server, wh
 
 
 @pytest.mark.parametrize(
-    ("body", "param"),
+    ("path", "body", "param"),
     [
-        ({"model": "gpt-4o", "reasoning_effort": "e\u0018z\u0093\u001e@+\u0098"}, "reasoning_effort"),
-        ({"model": "m" * 300}, "model"),
+        ("/assistants", {"model": "gpt-4o", "reasoning_effort": "e\u0018z\u0093\u001e@+\u0098"}, "reasoning_effort"),
+        ("/assistants", {"model": "m" * 300}, "model"),
+        ("/threads/runs", {"assistant_id": "asst_x", "max_prompt_tokens": 2**40}, "max_prompt_tokens"),
+        ("/responses", {"model": "gpt-4o", "input": "hi", "max_output_tokens": 2**64}, "max_output_tokens"),
     ],
-    ids=["reasoning_effort off OpenAI's enum", "a 300-character model"],
+    ids=["reasoning_effort off OpenAI's enum", "a 300-character model", "2**40 prompt tokens", "2**64 output tokens"],
 )
-def test_values_that_no_column_holds_are_a_400(fuzz_server: Server, body: dict[str, str], param: str) -> None:
-    """Found by the fuzzer on PostgreSQL, whose varchar columns refuse what SQLite would store."""
+def test_values_that_no_column_holds_are_a_400(fuzz_server: Server, path: str, body: dict[str, object], param: str) -> None:
+    """Found by the fuzzer on PostgreSQL, whose varchar and integer columns refuse what SQLite would store."""
     response = httpx.post(
-        f"{fuzz_server.base_url}/assistants",
+        f"{fuzz_server.base_url}{path}",
         json=body,
         headers={"Authorization": f"Bearer {fuzz_server.admin_key}"},
     )
     assert response.status_code == 400, response.text
     assert response.json()["error"]["param"] == param
+
+
+@pytest.mark.parametrize(
+    "path",
+    ["/v1/responses", "/v1/threads/runs", "/v1/threads/{thread_id}/runs", "/v1/threads/{thread_id}/runs/{run_id}/submit_tool_outputs"],
+)
+def test_routes_that_stream_document_server_sent_events(fuzz_server: Server, path: str) -> None:
+    """Found by the fuzzer: `stream: true` answered text/event-stream, which the document did not list."""
+    document = httpx.get(fuzz_server.base_url.removesuffix("/v1") + "/openapi.json").json()
+    content = document["paths"][path]["post"]["responses"]["200"]["content"]
+    assert set(content) == {"application/json", "text/event-stream"}

@@ -7,7 +7,7 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Depends, Query, Request
 
 from retrievd.api.deps import CoreDep, PrincipalDep
-from retrievd.api.sse import response_stream
+from retrievd.api.sse import STREAMABLE, response_stream
 from retrievd.runtime import schemas
 from retrievd.services.responses import ResponseService
 
@@ -22,7 +22,7 @@ def include_param(request: Request) -> list[str]:
 IncludeDep = Annotated[list[str], Depends(include_param)]
 
 
-@router.post("/responses")
+@router.post("/responses", responses=STREAMABLE)
 def create_response(body: schemas.CreateResponseRequest, core: CoreDep, principal: PrincipalDep) -> Any:
     result = ResponseService(core).create(principal.project_id, body)
     return result if isinstance(result, dict) else response_stream(result)

@@ -10,6 +10,10 @@ from fastapi.responses import StreamingResponse
 from pydantic import BaseModel
 
 HEADERS = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
+# For the routes that answer `stream: true` with events: their 200 documents both content types.
+STREAMABLE: dict[int | str, dict[str, Any]] = {
+    200: {"content": {"text/event-stream": {"schema": {"type": "string"}}}}
+}
 
 
 def _frame(name: str, data: Any) -> bytes:

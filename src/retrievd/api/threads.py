@@ -12,7 +12,7 @@ from fastapi import APIRouter, Depends, Request
 
 from retrievd.api import schemas as common
 from retrievd.api.deps import CoreDep, ListDep, PrincipalDep
-from retrievd.api.sse import assistant_stream
+from retrievd.api.sse import STREAMABLE, assistant_stream
 from retrievd.errors import invalid
 from retrievd.runtime import schemas
 from retrievd.runtime.objects import FILE_SEARCH_CONTENT
@@ -51,7 +51,7 @@ def create_thread(
     return ThreadService(core).create(principal.project_id, body or schemas.CreateThreadRequest())
 
 
-@router.post("/threads/runs", response_model=schemas.RunObject)
+@router.post("/threads/runs", response_model=schemas.RunObject, responses=STREAMABLE)
 def create_thread_and_run(
     body: schemas.CreateThreadAndRunRequest, core: CoreDep, principal: PrincipalDep, include: IncludeDep
 ) -> Any:
@@ -131,7 +131,7 @@ def delete_message(
 # --- runs -----------------------------------------------------------------------------------------
 
 
-@router.post("/threads/{thread_id}/runs", response_model=schemas.RunObject)
+@router.post("/threads/{thread_id}/runs", response_model=schemas.RunObject, responses=STREAMABLE)
 def create_run(
     thread_id: str,
     body: schemas.CreateRunRequest,
@@ -174,7 +174,7 @@ def cancel_run(thread_id: str, run_id: str, core: CoreDep, principal: PrincipalD
     return RunService(core).cancel(principal.project_id, thread_id, run_id)
 
 
-@router.post("/threads/{thread_id}/runs/{run_id}/submit_tool_outputs", response_model=schemas.RunObject)
+@router.post("/threads/{thread_id}/runs/{run_id}/submit_tool_outputs", response_model=schemas.RunObject, responses=STREAMABLE)
 def submit_tool_outputs(
     thread_id: str,
     run_id: str,

@@ -120,6 +120,7 @@ class NamedToolChoice(Strict):
 
 ToolChoice = Literal["none", "auto", "required"] | NamedToolChoice
 MODEL_MAX = 256  # the model columns' width
+INT32_MAX = 2**31 - 1  # token and count limits: integer columns hold no more on PostgreSQL
 ReasoningEffort = Literal["none", "minimal", "low", "medium", "high", "xhigh", "max"]  # OpenAI's enum
 
 
@@ -246,7 +247,7 @@ class MessageObject(BaseModel):
 
 class TruncationStrategy(Strict):
     type: Literal["auto", "last_messages"]
-    last_messages: int | None = Field(None, ge=1)
+    last_messages: int | None = Field(None, ge=1, le=INT32_MAX)
 
 
 class _RunFields(_WithMetadata):
@@ -259,8 +260,8 @@ class _RunFields(_WithMetadata):
     temperature: float | None = Field(None, ge=0, le=2)
     top_p: float | None = Field(None, ge=0, le=1)
     stream: bool | None = None
-    max_prompt_tokens: int | None = Field(None, ge=256)
-    max_completion_tokens: int | None = Field(None, ge=256)
+    max_prompt_tokens: int | None = Field(None, ge=256, le=INT32_MAX)
+    max_completion_tokens: int | None = Field(None, ge=256, le=INT32_MAX)
     truncation_strategy: TruncationStrategy | None = None
     tool_choice: ToolChoice | None = None
     parallel_tool_calls: bool = True
@@ -374,8 +375,8 @@ class CreateResponseRequest(Loose):
     background: bool | None = None
     previous_response_id: str | None = None
     conversation: str | Json | None = None
-    max_output_tokens: int | None = Field(None, ge=16)
-    max_tool_calls: int | None = Field(None, ge=1)
+    max_output_tokens: int | None = Field(None, ge=16, le=INT32_MAX)
+    max_tool_calls: int | None = Field(None, ge=1, le=INT32_MAX)
     parallel_tool_calls: bool | None = None
     metadata: Metadata | None = None
     temperature: float | None = Field(None, ge=0, le=2)
