@@ -21,6 +21,7 @@ os.environ.update(
     MKL_NUM_THREADS="1",
 )
 
+import functools
 import gc
 import importlib
 import logging
@@ -38,23 +39,25 @@ from typing import Any
 
 import docx
 import olefile
+import pypdfium2 as pdfium
+import pypdfium2.raw as pdfium_c
 import spacy
 import unstructured.nlp.tokenize as unstructured_nlp
+import unstructured.partition.text_type as unstructured_text_type
 from docx.opc.exceptions import PackageNotFoundError as DocxPackageNotFoundError
 from docx.oxml.ns import qn
 from docx.text.paragraph import Paragraph
 from lxml.etree import XMLSyntaxError
-from pdfminer.pdfdocument import PDFEncryptionError, PDFPasswordIncorrect
-from pdfminer.psexceptions import PSException
 from pptx.exc import PackageNotFoundError as PptxPackageNotFoundError
+from spacy.tokens import Doc
 from unstructured.cleaners.core import clean_extra_whitespace_with_index_run
+from unstructured.documents.coordinates import PixelSpace
+from unstructured.documents.elements import CoordinatesMetadata, ElementMetadata, Title
 from unstructured.documents.elements import Element as UElement
-from unstructured.documents.elements import Title
 from unstructured.errors import UnprocessableEntityError
 from unstructured.file_utils.encoding import read_txt_file
 from unstructured.file_utils.filetype import detect_filetype
 from unstructured.file_utils.model import FileType
-from unstructured.partition import pdf as unstructured_pdf
 from unstructured.partition.csv import partition_csv
 from unstructured.partition.docx import partition_docx
 from unstructured.partition.email import partition_email
@@ -63,16 +66,16 @@ from unstructured.partition.html import partition_html
 from unstructured.partition.json import partition_json
 from unstructured.partition.md import partition_md
 from unstructured.partition.odt import partition_odt
-from unstructured.partition.pdf_image.pdfminer_utils import (
-    PDFMinerConfig,
-    get_text_with_deduplication,
-    open_pdfminer_pages_generator,
-)
+from unstructured.partition.pdf import _combine_list_elements
 from unstructured.partition.pptx import partition_pptx
 from unstructured.partition.rtf import partition_rtf
-from unstructured.partition.text import _split_by_paragraph, auto_paragraph_grouper, partition_text
+from unstructured.partition.text import (
+    _split_by_paragraph,
+    auto_paragraph_grouper,
+    element_from_text,
+    partition_text,
+)
 from unstructured.partition.tsv import partition_tsv
-from unstructured.partition.utils.config import env_config
 from unstructured.partition.utils.constants import SORT_MODE_BASIC, SORT_MODE_XY_CUT
 from unstructured.partition.utils.sorting import sort_page_elements
 from unstructured.partition.xlsx import partition_xlsx
@@ -80,10 +83,10 @@ from unstructured.partition.xml import partition_xml
 
 from retrievd.assets import missing_message
 from retrievd.ingest.parse import MAIN_PATH_ENV, SUPPORTED_EXTENSIONS
+from retrievd.ingest.pdf_layout import page_blocks
 from retrievd.ingest.types import Element, FileRejected
 
 logging.getLogger("unstructured").setLevel(logging.ERROR)
-logging.getLogger("pdfminer").setLevel(logging.ERROR)
 warnings.filterwarnings("ignore")
 
 SPACY_MODEL = "en_core_web_sm"
@@ -91,12 +94,13 @@ ASSET_MISSING = missing_message(SPACY_MODEL, Path(sys.prefix))
 
 
 # -- Text classification ------------------------------------------------------------------------
-# unstructured tells titles from narrative text with spaCy (sentence count, verbs). Its default
-# pipeline (tok2vec, tagger, dependency parser) is about half of a PDF's and three quarters of a
-# DOCX's parse time. Here the parser's sentence boundaries come from the rule-based sentencizer
-# (35% less spaCy time; the same titles on 2.8k sampled elements), and a PDF page's or a DOCX's
-# strings are tagged in one `nlp.pipe` batch before unstructured classifies them one at a time
-# (3x less again, and a DOCX's repeated paragraphs are tagged once, not once per LRU miss).
+# unstructured tells titles from narrative text with spaCy: it counts sentences (and words) of
+# every string, and looks for a verb (POS tags) in those of fewer than two sentences. Its default
+# pipeline runs tok2vec, tagger and dependency parser for each. Here sentences and words come from
+# the tokenizer and the rule-based sentencizer alone, and the POS tagger runs only for the strings
+# that ask for tags, in one `nlp.pipe` batch per PDF page or document before unstructured
+# classifies them one at a time. The same elements as the full pipeline, at a fraction of its cost
+# (a 619-page PDF: 2.5 s of spaCy per 150 pages down to 0.5 s).
 
 
 class AssetMissing(Exception):
@@ -118,9 +122,8 @@ def _load_nlp() -> spacy.language.Language | None:
 
 
 _NLP = _load_nlp()
-_PRETAGGED: dict[str, Any] = {}  # text -> spaCy Doc, for the PDF page or DOCX being classified
-_PRETAG_MAX = 5_000  # Docs (~30 KB each); a longer DOCX's remaining paragraphs are tagged one by one
-_unstructured_process = unstructured_nlp._process
+_TAGS: dict[str, list[tuple[str, str]]] = {}  # text -> POS tags, for the page or document being classified
+_TAG_BATCH_MAX = 5_000  # strings; a longer document's remaining ones are tagged one by one
 
 
 def _nlp() -> spacy.language.Language:
@@ -133,23 +136,36 @@ def _nlp() -> spacy.language.Language:
     return _NLP
 
 
-def _process(text: str) -> Any:
-    doc = _PRETAGGED.get(text)
-    return doc if doc is not None else _unstructured_process(text)
+@functools.lru_cache(maxsize=4096)  # asked by `_pretag`, then by unstructured's classification
+def _sentences(text: str) -> Doc:
+    """Tokens and sentence boundaries, without the tagger: all unstructured's `_process` is read for,
+    apart from POS tags (`_pos_tag`)."""
+    nlp = _nlp()
+    return nlp.get_pipe("sentencizer")(nlp.make_doc(text[: nlp.max_length]))
+
+
+def _pos_tag(text: str) -> list[tuple[str, str]]:
+    tags = _TAGS.get(text)
+    if tags is None:
+        tags = _TAGS[text] = [(token.text, token.tag_) for token in _nlp()(text[: _nlp().max_length])]
+    return tags
+
+
+def _pretag(texts: Iterable[str]) -> None:
+    """Tag in one batch the strings unstructured is about to classify and will want tags of: those
+    of fewer than two sentences (it lowercases all-caps strings first)."""
+    nlp = _nlp()
+    variants = (v for t in texts for v in ((t, t.lower()) if t.isupper() else (t,)))
+    unique = dict.fromkeys(v for v in variants if v.strip() and len(v) <= nlp.max_length)
+    wanted = [t for t in unique if sum(1 for _ in _sentences(t).sents) < 2][:_TAG_BATCH_MAX]
+    _TAGS.clear()
+    _TAGS.update(zip(wanted, ([(t.text, t.tag_) for t in doc] for doc in nlp.pipe(wanted, batch_size=64))))
 
 
 unstructured_nlp._get_nlp = _nlp
 unstructured_nlp._install_spacy_model = _refuse_download  # never pip-install from GitHub at run time
-unstructured_nlp._process = _process
-
-
-def _pretag(texts: Iterable[str]) -> None:
-    """Tag in one batch the strings unstructured is about to classify (it lowercases all-caps ones)."""
-    nlp = _nlp()
-    variants = (v for t in texts for v in ((t, t.lower()) if t.isupper() else (t,)))
-    texts = list(dict.fromkeys(v for v in variants if v.strip() and len(v) <= nlp.max_length))[:_PRETAG_MAX]
-    _PRETAGGED.clear()
-    _PRETAGGED.update(zip(texts, nlp.pipe(texts, batch_size=64)))
+unstructured_nlp._process = _sentences
+unstructured_text_type.pos_tag = _pos_tag
 
 
 # -- Limits -------------------------------------------------------------------------------------
@@ -278,39 +294,50 @@ def _is_encrypted_office_file(path: str) -> bool:
 
 
 def _pdf_pages(path: str) -> Iterator[list[UElement]]:
-    """unstructured's fast strategy (pdfminer text, no OCR, no layout model), one page at a time.
-
-    This is `partition_pdf(strategy="fast")` without two of its habits: it swallows pdfminer's
-    errors into an empty result, and it skips text extraction altogether when one page has many
-    vector drawings (failure-after-repair.pdf: 76 pages of text, 0 elements). The child's time and
-    memory limits bound such pages instead.
-    """
-    with open(path, "rb") as fp:
-        pages = open_pdfminer_pages_generator(fp, pdfminer_config=PDFMinerConfig(word_margin=0.185))
-        for number, (page, layout) in enumerate(pages, start=1):
-            _pretag(_pdf_page_texts(layout))
-            elements = unstructured_pdf._pdfminer_page_elements(
-                page,
-                layout,
-                page_number=number,
-                filename=None,
-                metadata_last_modified=None,
-                languages=["eng"],
-                annotation_threshold=env_config.PDF_ANNOTATION_THRESHOLD,
-            )
+    """unstructured's fast strategy (text layer only: no OCR, no layout model), one page at a time,
+    with pdfium as its text layer instead of pdfminer (`pdf_layout`). Unlike `partition_pdf` it
+    reads pages with many vector drawings too (failure-after-repair.pdf: 76 pages of text, which
+    partition_pdf skips), and lets errors through to `_rejection`."""
+    document = pdfium.PdfDocument(path)
+    try:
+        for number in range(1, len(document) + 1):
+            page = document[number - 1]
+            try:
+                elements = _pdf_page_elements(page, number)
+            finally:
+                page.close()
             yield sort_page_elements(sort_page_elements(elements, SORT_MODE_BASIC), SORT_MODE_XY_CUT)
+    finally:
+        document.close()
 
 
-def _pdf_page_texts(layout: Iterable[Any]) -> list[str]:
-    """The strings unstructured will classify on this page (as `_pdfminer_page_elements` makes them)."""
-    texts = []
-    for obj in layout:
-        if hasattr(obj, "get_text"):
-            text, _ = clean_extra_whitespace_with_index_run(
-                get_text_with_deduplication(obj, env_config.PDF_CHAR_DUPLICATE_THRESHOLD)
-            )
+def _pdf_page_elements(page: pdfium.PdfPage, number: int) -> list[UElement]:
+    """What unstructured's `_pdfminer_page_elements` makes of pdfminer's boxes, made of pdfium's."""
+    width, height = page.get_size()
+    texts, boxes = [], []
+    for block in page_blocks(page):
+        text, _ = clean_extra_whitespace_with_index_run(block.text)
+        if text.strip():
             texts.append(text)
-    return texts
+            boxes.append(block.bbox)
+    _pretag(texts)
+    return _classify(texts, boxes, width, height, number)
+
+
+def _classify(
+    texts: list[str], boxes: list[tuple[float, float, float, float]], width: float, height: float, number: int
+) -> list[UElement]:
+    """unstructured's elements of a page's text blocks (boxes in PDF points, origin bottom-left)."""
+    system = PixelSpace(width=width, height=height)
+    elements = []
+    for text, (left, bottom, right, top) in zip(texts, boxes, strict=True):
+        points = ((left, height - top), (left, height - bottom), (right, height - bottom), (right, height - top))
+        element = element_from_text(text, coordinates=points, coordinate_system=system)
+        element.metadata = ElementMetadata(
+            page_number=number, coordinates=CoordinatesMetadata(points=points, system=system), languages=["eng"]
+        )
+        elements.append(element)
+    return _combine_list_elements(elements, system)
 
 
 # -- Elements -----------------------------------------------------------------------------------
@@ -400,7 +427,7 @@ def _peak_memory_mb() -> float:
     return 0.0
 
 
-_DAMAGED = (zipfile.BadZipFile, KeyError, PSException, UnicodeDecodeError, ValueError, XMLSyntaxError)
+_DAMAGED = (zipfile.BadZipFile, KeyError, pdfium.PdfiumError, UnicodeDecodeError, ValueError, XMLSyntaxError)
 _NOT_A_PACKAGE = (DocxPackageNotFoundError, PptxPackageNotFoundError)
 
 
@@ -409,9 +436,9 @@ def _rejection(
 ) -> FileRejected:
     """What a user should read about an exception raised while parsing."""
     if isinstance(error, MemoryError) or _peak_memory_mb() > 0.9 * memory_mb:
-        # Parsers in C (lxml, pdfminer's zlib) report a failed allocation as an error of their own.
+        # Parsers in C (lxml, pdfium) report a failed allocation as an error of their own.
         return FileRejected("invalid_file", f"The file needs more than {memory_mb} MB of memory to parse.")
-    if isinstance(error, (PDFPasswordIncorrect, PDFEncryptionError)) or (
+    if (isinstance(error, pdfium.PdfiumError) and error.err_code == pdfium_c.FPDF_ERR_PASSWORD) or (
         isinstance(error, UnprocessableEntityError) and "password" in str(error).lower()
     ):
         return FileRejected(
@@ -466,7 +493,7 @@ def serve(conn: Connection, memory_mb: int) -> None:
             conn.send(("rejected", "invalid_file", message, False))
             reusable = False
         finally:
-            _PRETAGGED.clear()
+            _TAGS.clear()
         if not reusable:
             return
 
@@ -483,7 +510,15 @@ def _import_parent_main() -> None:
             logging.getLogger(__name__).warning("could not preload %s in the parser's forkserver", main_path)
 
 
+def _compile_sorting() -> None:
+    """Compile unstructured's XY-cut sort (numba: 2 s) once, here, rather than in every worker."""
+    if _NLP is not None:  # else no worker can classify anything yet
+        boxes = [(72.0, 700.0, 540.0, 712.0), (72.0, 600.0, 540.0, 612.0)]
+        sort_page_elements(_classify(["Warm up.", "Warm up again."], boxes, 612.0, 792.0, 1), SORT_MODE_XY_CUT)
+
+
 _import_parent_main()
+_compile_sorting()
 # Everything loaded so far is shared with each forked child, copy-on-write; a garbage collection in
 # the child would walk (and so copy) all of it.
 gc.freeze()
