@@ -36,7 +36,7 @@ Outcomes on the real documents in /work/shared/docs (tests/test_parse.py checks 
 |                                       | a password, and users expect their own text searchable    |
 | fake-power-point-malformed.pptx       | parses (the slide text python-pptx can read)              |
 | pdf-bad-color-space.pdf               | parses (color errors do not affect text)                  |
-| negative-coords.pdf                   | parses (its text boxes start above the page)              |
+| negative-coords.pdf                   | parses (its text sits at negative coordinates)            |
 | fake-text-utf-16.txt                  | parses (UTF-16 detected)                                  |
 | fake-html-cp1252.html                 | parses ("schöne", "köstlich" decoded from cp1252)         |
 | korean-text-with-tables.pdf           | parses (Hangul text)                                      |
