@@ -494,6 +494,7 @@ def serve(conn: Connection, memory_mb: int) -> None:
             reusable = False
         finally:
             _TAGS.clear()
+            _sentences.cache_clear()
         if not reusable:
             return
 

@@ -85,7 +85,11 @@ def page_lines(page: pdfium.PdfPage) -> list[Line]:
         handle = textpage.raw
         # Character by character: pdfium's whole-page text drops some (NUL), and then text offsets
         # no longer are character indices.
-        chars = "".join(map(chr, (pdfium_c.FPDFText_GetUnicode(handle, i) for i in range(textpage.count_chars()))))
+        codes = [pdfium_c.FPDFText_GetUnicode(handle, i) for i in range(textpage.count_chars())]
+        try:
+            chars = "".join(map(chr, codes))
+        except ValueError:  # a value past Unicode's last code point
+            chars = "".join(chr(c) if c <= 0x10FFFF else "\ufffd" for c in codes)
         return [line for start, end in _line_spans(chars) for line in _lines(textpage, chars, start, end)]
     finally:
         textpage.close()
@@ -144,7 +148,7 @@ def _lines(textpage: pdfium.PdfTextPage, chars: str, start: int, end: int) -> li
 
 def _clean(text: str) -> str:
     """Without NULs, and with surrogate pairs that pdfium hands over as two characters joined."""
-    text = text.replace("\x00", "").replace("\x02", "-")  # pdfium's \x02: a hyphen at a line's end
+    text = text.replace("\x00", "").replace("\x02", "-")  # \x02: a hyphen where pdfium joined two lines
     return text.encode("utf-16", "surrogatepass").decode("utf-16", "replace").rstrip()
 
 
