@@ -16,6 +16,7 @@ import sys
 import zipfile
 from pathlib import Path
 
+import pikepdf
 import pytest
 
 from retrievd.errors import AssetMissingError
@@ -163,6 +164,17 @@ def test_a_pdf_arrives_a_page_at_a_time() -> None:
     batches = list(iter_parse(DOCS / "multi-column-2p.pdf", "multi-column-2p.pdf"))
 
     assert [{e.page for e in batch} for batch in batches] == [{1}, {2}]
+
+
+def test_a_password_protected_pdf_is_refused_as_such(tmp_path: Path) -> None:
+    with pikepdf.open(DOCS / "list-item-example.pdf") as document:
+        document.save(tmp_path / "locked.pdf", encryption=pikepdf.Encryption(owner="owner", user="reader"))
+
+    with pytest.raises(FileRejected) as rejected:
+        parse_file(tmp_path / "locked.pdf", "locked.pdf")
+
+    assert rejected.value.code == "invalid_file"
+    assert rejected.value.message == "The file is password-protected; remove the password and upload it again."
 
 
 def test_the_content_decides_the_type_not_the_name(tmp_path: Path) -> None:
