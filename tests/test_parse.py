@@ -177,6 +177,30 @@ def test_a_password_protected_pdf_is_refused_as_such(tmp_path: Path) -> None:
     assert rejected.value.message == "The file is password-protected; remove the password and upload it again."
 
 
+def test_the_values_typed_into_a_pdf_form_are_text(tmp_path: Path) -> None:
+    """A filled form field's value lives in a widget annotation, not in the page's text."""
+    with pikepdf.open(DOCS / "list-item-example.pdf") as document:
+        page = document.pages[0].obj
+        field = document.make_indirect(
+            pikepdf.Dictionary(
+                Type=pikepdf.Name.Annot,
+                Subtype=pikepdf.Name.Widget,
+                FT=pikepdf.Name.Tx,
+                T=pikepdf.String("applicant"),
+                V=pikepdf.String("Marguerite Okonkwo-Lindqvist"),
+                Rect=pikepdf.Array([72, 72, 360, 96]),
+                P=page,
+            )
+        )
+        page.Annots = document.make_indirect(pikepdf.Array([field]))
+        document.Root.AcroForm = pikepdf.Dictionary(Fields=pikepdf.Array([field]))
+        document.save(tmp_path / "form.pdf")
+
+    elements = parse_file(tmp_path / "form.pdf", "form.pdf")
+
+    assert [e.page for e in elements if e.text == "Marguerite Okonkwo-Lindqvist"] == [1]
+
+
 def test_the_content_decides_the_type_not_the_name(tmp_path: Path) -> None:
     shutil.copy(DOCS / "fake.docx", tmp_path / "report.pdf")
     shutil.copy(DOCS / "layout-parser-paper-fast.pdf", tmp_path / "paper.docx")

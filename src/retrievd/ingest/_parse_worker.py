@@ -300,10 +300,12 @@ def _pdf_pages(path: str) -> Iterator[list[UElement]]:
     partition_pdf skips), and lets errors through to `_rejection`."""
     document = pdfium.PdfDocument(path)
     try:
+        document.init_forms()  # before any page is loaded: form fields' values
+        form = document.formenv.raw if document.formenv else None  # None: the PDF has no form
         for number in range(1, len(document) + 1):
             page = document[number - 1]
             try:
-                elements = _pdf_page_elements(page, number)
+                elements = _pdf_page_elements(page, number, form)
             finally:
                 page.close()
             yield sort_page_elements(sort_page_elements(elements, SORT_MODE_BASIC), SORT_MODE_XY_CUT)
@@ -311,11 +313,13 @@ def _pdf_pages(path: str) -> Iterator[list[UElement]]:
         document.close()
 
 
-def _pdf_page_elements(page: pdfium.PdfPage, number: int) -> list[UElement]:
+def _pdf_page_elements(
+    page: pdfium.PdfPage, number: int, form: pdfium_c.FPDF_FORMHANDLE | None
+) -> list[UElement]:
     """What unstructured's `_pdfminer_page_elements` makes of pdfminer's boxes, made of pdfium's."""
     width, height = page.get_size()
     texts, boxes = [], []
-    for block in page_blocks(page):
+    for block in page_blocks(page, form):
         text, _ = clean_extra_whitespace_with_index_run(block.text)
         if text.strip():
             texts.append(text)

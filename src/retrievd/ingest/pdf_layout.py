@@ -63,8 +63,10 @@ class Block:
         )
 
 
-def page_blocks(page: pdfium.PdfPage) -> list[Block]:
-    return group_lines(page_lines(page))
+def page_blocks(page: pdfium.PdfPage, form: pdfium_c.FPDF_FORMHANDLE | None = None) -> list[Block]:
+    """The page's text blocks, then the values of its filled form fields (`form`: the document's
+    form environment, from `PdfDocument.init_forms`)."""
+    return group_lines(page_lines(page)) + (form_field_blocks(page, form) if form else [])
 
 
 def group_lines(lines: Iterable[Line]) -> list[Block]:
@@ -144,6 +146,40 @@ def _lines(textpage: pdfium.PdfTextPage, chars: str, start: int, end: int) -> li
         for part, (left, right) in zip(parts, spans, strict=True)
         if "".join(part).strip()
     ]
+
+
+_VALUED_FIELDS = {
+    pdfium_c.FPDF_FORMFIELD_TEXTFIELD,
+    pdfium_c.FPDF_FORMFIELD_COMBOBOX,
+    pdfium_c.FPDF_FORMFIELD_LISTBOX,
+}
+
+
+def form_field_blocks(page: pdfium.PdfPage, form: pdfium_c.FPDF_FORMHANDLE) -> list[Block]:
+    """What was typed or chosen in the page's text and choice fields: those values live in widget
+    annotations, not in the page's text (unstructured's pdfminer path reads them the same way)."""
+    blocks = []
+    for i in range(pdfium_c.FPDFPage_GetAnnotCount(page.raw)):
+        annotation = pdfium_c.FPDFPage_GetAnnot(page.raw, i)
+        try:
+            if (
+                pdfium_c.FPDFAnnot_GetSubtype(annotation) != pdfium_c.FPDF_ANNOT_WIDGET
+                or pdfium_c.FPDFAnnot_GetFormFieldType(form, annotation) not in _VALUED_FIELDS
+            ):
+                continue
+            size = pdfium_c.FPDFAnnot_GetFormFieldValue(form, annotation, None, 0)  # bytes, UTF-16LE + NUL
+            value = ctypes.create_string_buffer(size)
+            pdfium_c.FPDFAnnot_GetFormFieldValue(
+                form, annotation, ctypes.cast(value, ctypes.POINTER(pdfium_c.FPDF_WCHAR)), size
+            )
+            text = _clean(value.raw[: max(size - 2, 0)].decode("utf-16-le", "replace")).strip()
+            rect = pdfium_c.FS_RECTF()
+            if text and pdfium_c.FPDFAnnot_GetRect(annotation, ctypes.byref(rect)):
+                bottom, top = sorted((rect.bottom, rect.top))
+                blocks.append(Block((Line(text, min(rect.left, rect.right), bottom, max(rect.left, rect.right), top),)))
+        finally:
+            pdfium_c.FPDFPage_CloseAnnot(annotation)
+    return blocks
 
 
 def _clean(text: str) -> str:
