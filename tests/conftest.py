@@ -22,7 +22,26 @@ from pathlib import Path
 
 import pytest
 
-SHARED = Path(__file__).resolve().parents[1].parent / "shared"
+
+def _shared_dir() -> Path:
+    """../shared: the test collections and documents beside the repository. A clone made elsewhere
+    (CI: `git clone . "$(mktemp -d)"`) finds it beside the checkout it was cloned from;
+    RETRIEVD_SHARED_DIR overrides both."""
+    if "RETRIEVD_SHARED_DIR" in os.environ:
+        return Path(os.environ["RETRIEVD_SHARED_DIR"])
+    repo = Path(__file__).resolve().parents[1]
+    beside = repo.parent / "shared"
+    if beside.is_dir():
+        return beside
+    origin = subprocess.run(
+        ["git", "-C", str(repo), "config", "--get", "remote.origin.url"], capture_output=True, text=True
+    ).stdout.strip()
+    if origin and Path(origin).is_dir():
+        return Path(origin).resolve().parent / "shared"
+    return beside
+
+
+SHARED = _shared_dir()
 DOCS = SHARED / "docs"
 ADMIN_KEY = "sk-admin-test-0123456789"
 

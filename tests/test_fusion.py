@@ -15,8 +15,9 @@ from retrievd.index.base import Hit, IndexPoint, IndexQuery
 from retrievd.index.edge import EdgeIndex
 from retrievd.index.sparse import Bm25Encoder
 from retrievd.retrieval import fusion
+from tests.conftest import SHARED
 
-ADI = Path(__file__).resolve().parents[2] / "shared" / "eval" / "adi"
+ADI = SHARED / "eval" / "adi"
 
 
 def hits(*scored: tuple[str, float]) -> list[Hit]:

@@ -30,8 +30,9 @@ from retrievd.index.client import ClientIndex
 from retrievd.index.edge import EdgeIndex
 from retrievd.index.filters import parse_filter
 from retrievd.index.sparse import Bm25Encoder
+from tests.conftest import SHARED
 
-ADI = Path(__file__).resolve().parents[2] / "shared" / "eval" / "adi"
+ADI = SHARED / "eval" / "adi"
 DIM = 64
 STORE = "vs_main"
 OTHER = "vs_other"
