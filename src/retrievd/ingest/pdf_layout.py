@@ -1,11 +1,12 @@
 """A PDF page's text blocks, read by pdfium and grouped as pdfminer's layout analysis groups them.
 
 unstructured's fast strategy reads PDFs with pdfminer, pure Python: on a 2-core machine it parsed a
-619-page PDF in 41 s, as long as embedding all of its chunks took. pdfium (C++, the engine of
-Chrome's PDF viewer) reads the same text in about a second. This module gives unstructured what it
-classifies, pdfminer's text boxes, from pdfium's lines: consecutive lines form one block when they
-are as close, as tall and as aligned as pdfminer's `LAParams(line_margin=0.5)` requires (the same
-paragraphs, titles and page furniture on the pages compared; `tests/test_pdf_layout.py`).
+619-page PDF in 41 s, two thirds of the 59 s that embedding all of its chunks took. pdfium (C++,
+the engine of Chrome's PDF viewer) reads the same text in about a second. This module gives
+unstructured what it classifies, pdfminer's text boxes, from pdfium's lines: consecutive lines form
+one block when they are as close, as tall and as aligned as pdfminer's `LAParams(line_margin=0.5)`
+requires. On that PDF the words are pdfminer's (309,858 of 309,859) and so, nearly, are the
+elements (9,950 against 10,054); `tests/test_pdf_layout.py` checks a page's blocks.
 
 Runs only in the parser's child process (see `_parse_worker`), under its time and memory limits.
 """
@@ -141,11 +142,8 @@ def _lines(textpage: pdfium.PdfTextPage, chars: str, start: int, end: int) -> li
             handle, i, ctypes.byref(left_), ctypes.byref(right_), ctypes.byref(bottom_), ctypes.byref(top_)
         )
         parts[max(0, bisect.bisect_right(starts, (left_.value + right_.value) / 2) - 1)].append(chars[i])
-    return [
-        Line(_clean("".join(part).strip()), left, bottom, right, top)
-        for part, (left, right) in zip(parts, spans, strict=True)
-        if "".join(part).strip()
-    ]
+    texts = [_clean("".join(part)).strip() for part in parts]
+    return [Line(text, left, bottom, right, top) for text, (left, right) in zip(texts, spans, strict=True) if text]
 
 
 _VALUED_FIELDS = {
