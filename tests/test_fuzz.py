@@ -20,6 +20,7 @@ from typing import Any
 
 import httpx
 import hypothesis.strategies as st
+import jsonschema
 import pytest
 import schemathesis
 from hypothesis import HealthCheck, Phase, given, settings
@@ -296,3 +297,25 @@ def test_routes_that_stream_document_server_sent_events(fuzz_server: Server, pat
     document = httpx.get(fuzz_server.base_url.removesuffix("/v1") + "/openapi.json").json()
     content = document["paths"][path]["post"]["responses"]["200"]["content"]
     assert set(content) == {"application/json", "text/event-stream"}
+
+
+def test_each_streamed_event_matches_the_document(fuzz_server: Server) -> None:
+    """Found by the fuzzer: the document described a stream as a string; schemathesis (as OpenAPI
+    before 3.2 says) reads an event stream's schema as that of each event."""
+    document = httpx.get(fuzz_server.base_url.removesuffix("/v1") + "/openapi.json").json()
+    schema = document["paths"]["/v1/responses"]["post"]["responses"]["200"]["content"]["text/event-stream"]["schema"]
+    response = httpx.post(
+        f"{fuzz_server.base_url}/responses",
+        json={"model": "gpt-4o", "input": "Who owns Norwich City?", "stream": True},
+        headers={"Authorization": f"Bearer {fuzz_server.admin_key}"},
+        timeout=60,
+    )
+    events = [
+        {field: value for field, _, value in (line.partition(": ") for line in frame.splitlines())}
+        for frame in response.text.split("\n\n")
+        if frame.strip()
+    ]
+
+    assert [e["event"] for e in events][-1] == "response.completed"
+    for event in events:
+        jsonschema.validate(event, schema)

@@ -11,9 +11,16 @@ from pydantic import BaseModel
 
 HEADERS = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
 # For the routes that answer `stream: true` with events: their 200 documents both content types.
-STREAMABLE: dict[int | str, dict[str, Any]] = {
-    200: {"content": {"text/event-stream": {"schema": {"type": "string"}}}}
+# Before OpenAPI 3.2 (FastAPI writes 3.1) an event stream's `schema` describes each event.
+EVENT_SCHEMA = {
+    "type": "object",
+    "required": ["event", "data"],
+    "properties": {
+        "event": {"type": "string"},
+        "data": {"type": "string", "description": "The event's object as JSON, or [DONE]"},
+    },
 }
+STREAMABLE: dict[int | str, dict[str, Any]] = {200: {"content": {"text/event-stream": {"schema": EVENT_SCHEMA}}}}
 
 
 def _frame(name: str, data: Any) -> bytes:
