@@ -8,10 +8,13 @@ $(VENV)/bin/pip:
 
 install: $(VENV)/bin/pip
 	$(VENV)/bin/pip install -q -e .
+	# code_interpreter's sandboxes are bubblewrap jails (docs/code-interpreter.md).
+	command -v bwrap >/dev/null || (apt-get update -qq && apt-get install -y -qq bubblewrap)
 	$(VENV)/bin/retrievd models pull
 
 install-test: $(VENV)/bin/pip
 	$(VENV)/bin/pip install -q -e '.[test]'
+	command -v bwrap >/dev/null || (apt-get update -qq && apt-get install -y -qq bubblewrap)
 	# The console's browser tests drive Debian's Chromium (playwright never downloads a browser).
 	command -v chromium >/dev/null || (apt-get update -qq && apt-get install -y -qq chromium)
 	$(VENV)/bin/retrievd models pull
