@@ -15,7 +15,7 @@ from ir_measures import AP, RR, R, nDCG
 from retrievd.eval import metrics
 from retrievd.eval.baseline import bm25_run
 from retrievd.eval.datasets import load_dataset
-from retrievd.eval.report import DatasetResult, write_dataset
+from retrievd.eval.report import DatasetResult, suite_latency, suite_markdown, write_dataset
 
 # One query, graded: z is the best answer but is never retrieved, c is judged not relevant.
 JUDGMENTS = {"a": 2, "b": 1, "c": 0, "z": 3}
@@ -130,17 +130,55 @@ def test_the_baseline_ranks_by_bm25_without_stop_words() -> None:
     assert run["q"][0] == "a"
 
 
-def test_a_report_writes_the_json_the_table_and_two_plots(tmp_path: Path) -> None:
+def test_thresholds_pool_kept_results_over_queries() -> None:
+    qrels = {"q1": {"a": 1, "b": 1}, "q2": {"c": 1}}
+    run = {"q1": [("a", 0.9), ("x", 0.6), ("b", 0.4)], "q2": [("y", 0.2)]}
+    levels = metrics.at_thresholds(run, qrels, (0.3, 0.5, 0.95))
+    assert levels["0.3"] == {"precision": pytest.approx(2 / 3), "recall": pytest.approx(2 / 3), "kept": 1.5}
+    assert levels["0.5"] == {"precision": 0.5, "recall": pytest.approx(1 / 3), "kept": 1.0}
+    assert levels["0.95"] == {"precision": 1.0, "recall": 0.0, "kept": 0.0}  # nothing kept: nothing wrong kept
+
+
+def test_percentile_interpolates_like_numpy() -> None:
+    assert metrics.percentile([4.0, 1.0, 3.0, 2.0], 50) == 2.5
+    assert metrics.percentile([1.0, 2.0, 3.0, 4.0, 5.0], 95) == pytest.approx(4.8)
+
+
+def test_a_report_writes_the_json_the_tables_and_the_plots(tmp_path: Path) -> None:
     scores = {"q1": dict.fromkeys(metrics.METRICS, 1.0), "q2": dict.fromkeys(metrics.METRICS, 0.0)}
-    result = DatasetResult("tiny", "hybrid-weighted", {"hybrid-weighted": scores, "bm25": scores}, scores)
+    levels = metrics.at_thresholds({"q1": [("a", 0.8)]}, {"q1": {"a": 1}})
+    result = DatasetResult(
+        "tiny",
+        "hybrid-weighted",
+        {"hybrid-weighted": scores, "bm25": scores},
+        scores,
+        latency_ms={"hybrid-weighted": [3.0, 5.0], "bm25": [1.0, 2.0]},
+        thresholds={"hybrid-weighted": levels, "bm25": levels},
+    )
     write_dataset(result, tmp_path, "retrievd eval run tiny --output out")
     data = json.loads((tmp_path / "results.json").read_text())
     assert data["default_config"] == "hybrid-weighted"
-    assert data["configs"]["bm25"] == {**dict.fromkeys(metrics.METRICS, 0.5), "queries": 2}
+    assert data["configs"]["bm25"] == {**dict.fromkeys(metrics.METRICS, 0.5), "queries": 2, "p50_ms": 1.5}
     assert data["baseline_bm25"]["queries"] == 2
-    assert "retrievd eval run tiny --output out" in (tmp_path / "results.md").read_text()
-    assert (tmp_path / "metrics.png").read_bytes()[:4] == b"\x89PNG"
-    assert (tmp_path / "delta_ndcg.png").read_bytes()[:4] == b"\x89PNG"
+    assert data["thresholds"]["bm25"]["0.5"] == {"precision": 1.0, "recall": 1.0, "kept": 1.0}
+    table = (tmp_path / "results.md").read_text()
+    assert "retrievd eval run tiny --output out" in table
+    assert "| **hybrid-weighted** (default) | 0.500 | 0.500 | 0.500 | 0.500 | 0.500 | 2 | 4.0 |" in table
+    for plot in ("metrics.png", "delta_ndcg.png", "latency.png"):
+        assert (tmp_path / plot).read_bytes()[:4] == b"\x89PNG"
+
+
+def test_a_suite_table_shows_latency_and_thresholds_beside_quality() -> None:
+    scores = {"q1": dict.fromkeys(metrics.METRICS, 1.0)}
+    levels = metrics.at_thresholds({"q1": [("a", 0.8)]}, {"q1": {"a": 1}})
+    results = [
+        DatasetResult(name, "hybrid-weighted", {"hybrid-weighted": scores}, scores, {"hybrid-weighted": [ms]}, {"hybrid-weighted": levels})
+        for name, ms in (("one", 2.0), ("two", 4.0))
+    ]
+    table = suite_markdown(results, "retrievd eval run suite.yaml --output out")
+    assert "| one | 2.0 |" in table and "| two | 4.0 |" in table
+    assert "| one | 1.00 / 1.00 | 1.00 / 1.00 | 1.00 / 1.00 |" in table
+    assert suite_latency(results) == {"hybrid-weighted": (3.0, 1.0)}
 
 
 def test_eval_run_ingests_through_the_pipeline_and_searches_like_the_api(assets_ready: None, tmp_path: Path) -> None:
@@ -157,3 +195,6 @@ def test_eval_run_ingests_through_the_pipeline_and_searches_like_the_api(assets_
     # Each judged query finds its best document first.
     assert data["configs"]["hybrid-weighted"]["mrr@10"] == 1.0
     assert data["configs"]["hybrid-weighted"]["queries"] == 2
+    assert data["configs"]["hybrid-weighted"]["p50_ms"] > 0
+    assert set(data["thresholds"]["hybrid-weighted"]) == {"0.3", "0.5", "0.7"}
+    assert (out / "latency.png").exists()

@@ -35,7 +35,7 @@ def run(
     and write results.json, results.md and plots (with several collections: RESULTS.md and results/NAME/)."""
     from retrievd.config import Settings
     from retrievd.eval.datasets import load_dataset
-    from retrievd.eval.report import suite_markdown, write_dataset
+    from retrievd.eval.report import plot_latency, suite_latency, suite_markdown, write_dataset
     from retrievd.eval.runner import run_dataset
     from retrievd.retrieval import fusion
 
@@ -68,5 +68,6 @@ def run(
         results.append(result)
     if len(folders) > 1:
         (output / "RESULTS.md").write_text(suite_markdown(results, command))
+        plot_latency(suite_latency(results), fusion.DEFAULT, "Mean nDCG@10 against mean search p50", output / "latency.png")
         console.print(f"summary: {output / 'RESULTS.md'}")
     console.print(f"reproduce: {command}")

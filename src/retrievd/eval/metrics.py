@@ -82,3 +82,39 @@ def mean(scores: Mapping[str, Mapping[str, float]]) -> dict[str, float]:
 
 def evaluate(run: Run, qrels: Qrels) -> dict[str, float]:
     return mean(per_query(run, qrels))
+
+
+ScoredRun = Mapping[str, Sequence[tuple[str, float]]]  # query id -> (document id, score), best first
+THRESHOLDS = (0.3, 0.5, 0.7)  # the score_threshold values every eval reports
+
+
+def at_thresholds(run: ScoredRun, qrels: Qrels, thresholds: Sequence[float] = THRESHOLDS) -> dict[str, dict[str, float]]:
+    """What a `score_threshold` keeps, over all judged queries pooled (micro-averaged, so a query
+    that keeps nothing does not count as a precision of 0 or 1): precision, the share of kept
+    results that are relevant; recall, the share of all relevant documents kept; kept, results per query."""
+    judged = {query: _relevant(judgments) for query, judgments in qrels.items() if _relevant(judgments)}
+    total_relevant = sum(len(relevant) for relevant in judged.values())
+    out = {}
+    for t in thresholds:
+        kept = hits = 0
+        for query, relevant in judged.items():
+            docs = [doc for doc, score in run.get(query, ()) if score >= t]
+            kept += len(docs)
+            hits += sum(doc in relevant for doc in docs)
+        out[f"{t:g}"] = {
+            "precision": hits / kept if kept else 1.0,
+            "recall": hits / total_relevant if total_relevant else 0.0,
+            "kept": kept / len(judged) if judged else 0.0,
+        }
+    return out
+
+
+def percentile(values: Sequence[float], q: float) -> float:
+    """The q-th percentile (0-100) by linear interpolation, as numpy's default."""
+    if not values:
+        return 0.0
+    ordered = sorted(values)
+    pos = (len(ordered) - 1) * q / 100
+    low = math.floor(pos)
+    high = min(low + 1, len(ordered) - 1)
+    return ordered[low] + (ordered[high] - ordered[low]) * (pos - low)

@@ -23,7 +23,7 @@ from retrievd.config import Settings
 from retrievd.eval.baseline import bm25_run
 from retrievd.eval.cache import CachedEmbedder, cache_path
 from retrievd.eval.datasets import Dataset, page_key
-from retrievd.eval.metrics import per_query
+from retrievd.eval.metrics import at_thresholds, per_query
 from retrievd.eval.report import DatasetResult
 
 if TYPE_CHECKING:
@@ -41,23 +41,27 @@ def run_dataset(dataset: Dataset, configs: Sequence[str], default: str, settings
 
     with _ingested(dataset, settings) as (core, project_id, store_id, units):
         service = SearchService(core)
-        runs = {}
+        runs, latency = {}, {}
         with _progress() as bar:
             for name in configs:
                 task = bar.add_task(f"{dataset.name}: {name}", total=len(dataset.queries))
-                run = {}
+                run, latency[name] = {}, []
                 for query_id, query in dataset.queries.items():
                     options = SearchOptions(limit=CHUNKS, config=name)
+                    start = time.perf_counter()
                     results = service.results(project_id, [store_id], [query], options)
-                    run[query_id] = _documents(_unit(r.attributes.get(DOC_ID, ""), r.page, dataset) for r in results)
+                    latency[name].append((time.perf_counter() - start) * 1000)
+                    run[query_id] = _documents((_unit(r.attributes.get(DOC_ID, ""), r.page, dataset), r.score) for r in results)
                     bar.advance(task)
                 runs[name] = run
         baseline = bm25_run(units, dataset.queries, DEPTH)
     return DatasetResult(
         dataset=dataset.name,
         default_config=default,
-        configs={name: per_query(run, dataset.qrels) for name, run in runs.items()},
+        configs={name: per_query({q: [doc for doc, _ in ranked] for q, ranked in run.items()}, dataset.qrels) for name, run in runs.items()},
         baseline=per_query(baseline, dataset.qrels),
+        latency_ms=latency,
+        thresholds={name: at_thresholds(run, dataset.qrels) for name, run in runs.items()},
     )
 
 
@@ -66,9 +70,12 @@ def _unit(doc_id: str, page: int | None, dataset: Dataset) -> str:
     return page_key(doc_id, page) if dataset.by_page else doc_id
 
 
-def _documents(units: Iterable[str]) -> list[str]:
-    """Distinct units in order of their best hit, at most DEPTH."""
-    return list(dict.fromkeys(units))[:DEPTH]
+def _documents(scored: Iterable[tuple[str, float]]) -> list[tuple[str, float]]:
+    """Distinct units in order of their best hit, each with that hit's score, at most DEPTH."""
+    best: dict[str, float] = {}
+    for unit, score in scored:
+        best.setdefault(unit, score)
+    return list(best.items())[:DEPTH]
 
 
 @contextmanager
