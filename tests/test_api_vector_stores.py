@@ -119,6 +119,23 @@ def test_score_threshold_keeps_only_confident_results(client, corpus) -> None:  
     assert len(kept.data) < len(everything.data)
 
 
+def test_the_ranker_picks_a_configuration_and_openais_values_the_default(client, corpus) -> None:  # type: ignore[no-untyped-def]
+    store, uploaded = corpus
+    query = "Which football club plays its home games at Carrow Road?"
+
+    def scores(ranker: str) -> list[tuple[str, float]]:
+        page = client.vector_stores.search(store.id, query=query, ranking_options={"ranker": ranker})  # type: ignore[typeddict-item]
+        return [(r.file_id, r.score) for r in page.data]
+
+    default = scores("auto")
+    assert default == scores("default-2024-11-15") == scores("none") == scores("hybrid-weighted")
+    dense, bm25 = scores("dense"), scores("bm25")
+    assert dense[0][0] == bm25[0][0] == uploaded["norwich-city.txt"].id
+    assert dense != bm25
+    # The default's score is the mean of a chunk's two calibrated scores, each at most that side's best.
+    assert default[0][1] <= (dense[0][1] + bm25[0][1]) / 2 + 1e-6
+
+
 def test_every_list_paginates(client, corpus) -> None:  # type: ignore[no-untyped-def]
     store, uploaded = corpus
     ids = [f.id for f in client.vector_stores.files.list(store.id, limit=3)]
@@ -236,6 +253,7 @@ def test_unknown_ids_are_404(client) -> None:  # type: ignore[no-untyped-def]
         ({"filters": {"type": "and", "filters": []}}, "filters"),
         ({"filters": {"type": "in", "key": "a", "value": "not-a-list"}}, "filters"),
         ({"ranking_options": {"score_threshold": 1.5}}, "ranking_options"),
+        ({"ranking_options": {"ranker": "cross-encoder"}}, "ranking_options"),
         ({"ranking_options": {"hybrid_search": {"embedding_weight": 0, "text_weight": 0}}}, "ranking_options"),
     ],
 )

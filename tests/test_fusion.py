@@ -150,3 +150,14 @@ def test_a_cross_encoder_loaded_through_fastembed_reorders_and_scores_the_head(t
     reranked = reranker.rerank("how to bake", ranked, head=2)
     assert [pid for pid, _, _ in reranked] == ["b", "a"]  # c was past the head
     assert [round(score, 4) for _, score, _ in reranked] == [round(1 / (1 + math.exp(-3)), 4), round(1 / (1 + math.exp(3)), 4)]
+
+
+def test_every_ranker_the_api_takes_is_a_configuration_or_openais_default() -> None:
+    from typing import get_args
+
+    from retrievd.api.schemas import Ranker
+
+    named = [r for r in get_args(Ranker) if fusion.config_for_ranker(r) is not None]
+    assert sorted(named) == sorted(fusion.CONFIGS)
+    assert {r for r in get_args(Ranker) if fusion.config_for_ranker(r) is None} == {"auto", "default-2024-11-15", "none"}
+    assert fusion.config_for_ranker("default_2024_08_21") is None  # the Assistants API's name for it

@@ -286,8 +286,13 @@ class HybridSearch(Strict):
         return self
 
 
+# OpenAI's three values all mean the best measured pipeline (retrieval/fusion.py says why, there being no
+# reranking stage); retrievd adds its named configurations, to pick one (eval/README.md measures each).
+Ranker = Literal["none", "auto", "default-2024-11-15", "bm25", "dense", "hybrid-rrf", "hybrid-weighted"]
+
+
 class RankingOptions(Strict):
-    ranker: Literal["none", "auto", "default-2024-11-15"] = "auto"
+    ranker: Ranker = "auto"
     score_threshold: float = Field(0.0, ge=0.0, le=1.0)
     hybrid_search: HybridSearch | None = None
 

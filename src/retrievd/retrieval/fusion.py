@@ -68,6 +68,14 @@ def get_config(name: str | None) -> FusionConfig:
     return CONFIGS[name or DEFAULT]
 
 
+def config_for_ranker(ranker: str | None) -> str | None:
+    """The configuration a `ranking_options.ranker` selects: one of CONFIGS by its name, or None (the
+    default) for OpenAI's values (`auto`, `default-2024-11-15`, `none`; the Assistants API's
+    `default_2024_08_21`), which promise the best pipeline: with no reranking stage (retrieval/rerank.py),
+    that is the default fusion, and `none` costs no less."""
+    return ranker if ranker in CONFIGS else None
+
+
 def dense_score(cosine: float) -> float:
     return min(1.0, max(0.0, cosine))
 

@@ -24,7 +24,7 @@ class SearchOptions:
     rerank: bool = True  # ranker "none" turns re-ranking off
     embedding_weight: float | None = None  # hybrid_search weights; None = the default fusion
     text_weight: float | None = None
-    config: str | None = None  # a named retrieval configuration (eval); None = the default
+    config: str | None = None  # a named retrieval configuration (ranking_options.ranker, eval); None = the default
 
 
 @dataclass(frozen=True)

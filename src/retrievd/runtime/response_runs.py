@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import select
 
+from retrievd.retrieval import fusion
 from retrievd.retrieval.search import SearchOptions
 from retrievd.runtime import tokens
 from retrievd.runtime.citations import CitationStream, Source
@@ -416,6 +417,7 @@ class ResponseDriver:
                         rerank=ranking.get("ranker", "auto") != "none",
                         embedding_weight=hybrid.get("embedding_weight"),
                         text_weight=hybrid.get("text_weight"),
+                        config=fusion.config_for_ranker(ranking.get("ranker")),
                     ),
                 )
             elif tool["type"] == "function":

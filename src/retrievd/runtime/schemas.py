@@ -18,6 +18,7 @@ from retrievd.api.schemas import (
     HybridSearch,
     Loose,
     Metadata,
+    Ranker,
     Strict,
     _check_keys,
 )
@@ -342,7 +343,7 @@ class RunStepObject(BaseModel):
 
 
 class ResponsesRankingOptions(Strict):
-    ranker: Literal["auto", "default-2024-11-15", "none"] = "auto"
+    ranker: Ranker = "auto"
     score_threshold: float = Field(0.0, ge=0.0, le=1.0)
     hybrid_search: HybridSearch | None = None
 

@@ -6,6 +6,7 @@ from typing import TYPE_CHECKING
 
 from retrievd.api import schemas
 from retrievd.index.filters import parse_filter
+from retrievd.retrieval.fusion import config_for_ranker
 from retrievd.retrieval.search import Result, SearchOptions, search_chunks
 from retrievd.services.vector_stores import VectorStoreService
 
@@ -26,6 +27,7 @@ def options_from_request(req: schemas.SearchRequest) -> SearchOptions:
         rerank=ranking.ranker != "none",
         embedding_weight=hybrid.embedding_weight if hybrid else None,
         text_weight=hybrid.text_weight if hybrid else None,
+        config=config_for_ranker(ranking.ranker),
     )
 
 
