@@ -531,6 +531,7 @@ def scaled_out(
         "RETRIEVD_API_KEY": ADMIN_KEY,
         "RETRIEVD_BLOBS_DIR": str(folder / "blobs"),
     }
+    folder.mkdir(parents=True, exist_ok=True)
     port = free_port()
     owner_url = f"http://127.0.0.1:{port}"
     procs: list[subprocess.Popen] = []

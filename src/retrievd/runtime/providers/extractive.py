@@ -4,6 +4,8 @@ It behaves like a model that always does the same thing: asked a question, it ca
 with the latest user message; given the results, it quotes the few sentences that best match the
 question (words in common, rarer words weighing more, earlier passages preferred) and cites each
 with its source marker. So every run over files gets a real, cited answer with no model server.
+Asked for JSON (`response_format` / `text.format`), it puts that answer in a value the schema
+accepts (`structured.py`).
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from typing import Any
 from retrievd.runtime import tokens
 from retrievd.runtime.ids import sortable_id
 from retrievd.runtime.providers.base import ChatDelta, ChatRequest, Finish, TextDelta, ToolCallDelta, Usage
+from retrievd.runtime.providers.structured import structured_answer
 from retrievd.runtime.tools import FILE_SEARCH
 
 MAX_QUOTES = 3
@@ -210,7 +213,8 @@ class ExtractiveProvider:
                 "tool_calls", Usage(prompt, tokens.count_text(FILE_SEARCH + arguments, request.model))
             )
             return
-        answer = compose_answer(question, results, errors)
+        answer, quotes = compose_answer(question, results, errors)
+        answer = structured_answer(request.response_format, answer, quotes) or answer
         finish = "stop"
         if request.max_tokens is not None:
             encoding = tokens.encoding_for(request.model)
@@ -347,13 +351,17 @@ def _with_list(sentence: _Sentence, following: list[_Sentence]) -> _Sentence:
     )
 
 
-def compose_answer(question: str, passages: list[_Passage] | None, errors: list[str]) -> str:
+def compose_answer(
+    question: str, passages: list[_Passage] | None, errors: list[str]
+) -> tuple[str, list[str]]:
+    """The answer, and each quote alone (with its source marker) for structured output."""
     if passages is None:
-        return NO_FILES if question else "Please ask a question about your files."
+        return (NO_FILES if question else "Please ask a question about your files."), []
     chosen = best_sentences(question, passages)
     if not chosen:
         if errors:
-            return "I could not search the files: " + "; ".join(errors)
-        return NOTHING_FOUND
+            return "I could not search the files: " + "; ".join(errors), []
+        return NOTHING_FOUND, []
+    quotes = [f"{_quote(s.text)} {s.passage.source}" for s in chosen]
     lines = [f'{n}. "{_quote(s.text)}" {s.passage.source}' for n, s in enumerate(chosen, 1)]
-    return "Here is what the files say:\n\n" + "\n".join(lines)
+    return "Here is what the files say:\n\n" + "\n".join(lines), quotes
