@@ -105,3 +105,57 @@ def test_a_file_past_its_own_expiry_is_deleted_from_its_stores(client) -> None: 
         client.files.retrieve(brief.id)
     assert client.vector_stores.retrieve(store.id).usage_bytes == kept
     assert client.vector_stores.retrieve(store.id).status == "completed"
+
+
+@pytest.mark.filterwarnings("ignore:.*deprecated:DeprecationWarning")
+def test_every_use_openai_counts_moves_last_active_at_and_the_expiry_with_it(client) -> None:  # type: ignore[no-untyped-def]
+    """The operations listed in docs/openai-behaviour.md move it; reading a store does not."""
+    Clock.t = T0 + 30 * DAY
+    store = client.vector_stores.create(name="active", expires_after={"anchor": "last_active_at", "days": 2})
+    files = [upload(client, f"active-{n}.txt") for n in range(4)]
+    assistant = client.beta.assistants.create(
+        model="gpt-4o",
+        tools=[{"type": "file_search"}],
+        tool_resources={"file_search": {"vector_store_ids": [store.id]}},
+    )
+    uses = {
+        "attach a file": lambda: client.vector_stores.files.create(
+            vector_store_id=store.id, file_id=files[0].id
+        ),
+        "create a file batch": lambda: client.vector_stores.file_batches.create(
+            vector_store_id=store.id, file_ids=[files[1].id, files[2].id]
+        ),
+        "search": lambda: client.vector_stores.search(store.id, query="when does the harbour open?"),
+        "change a file's attributes": lambda: client.vector_stores.files.update(
+            files[0].id, vector_store_id=store.id, attributes={"k": "v"}
+        ),
+        "a response's file_search": lambda: client.responses.create(
+            model="gpt-4o",
+            input="When does the harbour open?",
+            tools=[{"type": "file_search", "vector_store_ids": [store.id]}],
+        ),
+        "an assistants run's file_search": lambda: client.beta.threads.create_and_run_poll(
+            assistant_id=assistant.id,
+            thread={"messages": [{"role": "user", "content": "When does the harbour open?"}]},
+            poll_interval_ms=50,
+        ),
+        "remove a file": lambda: client.vector_stores.files.delete(files[1].id, vector_store_id=store.id),
+        "delete a file in the store": lambda: client.files.delete(files[2].id),
+        "modify the store": lambda: client.vector_stores.update(store.id, name="still active"),
+    }
+    for what, use in uses.items():
+        Clock.t += 60
+        use()
+        if what == "create a file batch":
+            wait_for_store(client, store.id)
+        seen = client.vector_stores.retrieve(store.id)
+        assert (seen.last_active_at, seen.expires_at) == (Clock.t, Clock.t + 2 * DAY), what
+
+    active = Clock.t
+    Clock.t += 60
+    client.vector_stores.retrieve(store.id)
+    client.vector_stores.list()
+    client.vector_stores.files.list(store.id)
+    client.vector_stores.files.content(files[0].id, vector_store_id=store.id)
+    seen = client.vector_stores.retrieve(store.id)
+    assert (seen.last_active_at, seen.expires_at) == (active, active + 2 * DAY)

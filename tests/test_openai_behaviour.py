@@ -6,11 +6,12 @@ from __future__ import annotations
 
 import json
 
+import openai
 import pytest
 from jsonschema import Draft202012Validator
 from pydantic import BaseModel
 
-from tests.conftest import DOCS, wait_for_store
+from tests.conftest import DOCS, Server, wait_for_store
 
 pytestmark = pytest.mark.filterwarnings("ignore:.*deprecated:DeprecationWarning")
 
@@ -197,3 +198,92 @@ def test_every_schema_gets_a_value_it_accepts(schema: dict) -> None:
 
     fmt = {"type": "json_schema", "json_schema": {"name": "x", "schema": schema}}
     _valid(structured_answer(fmt, "The answer 【0:0†a.txt】", ["one", "two"]) or "", schema)
+
+
+# --- chunking_strategy on a store without file_ids -------------------------------------------------
+
+
+def _strategy(vsf) -> tuple[str, int | None, int | None]:  # type: ignore[no-untyped-def]
+    st = vsf.chunking_strategy
+    return (st.type, st.static.max_chunk_size_tokens, st.static.chunk_overlap_tokens)
+
+
+def test_a_store_level_strategy_without_file_ids_is_ignored_and_each_attach_call_brings_its_own(
+    server: Server,
+    client,  # type: ignore[no-untyped-def]
+) -> None:
+    from retrievd.ingest.chunk import auto_chunking
+
+    auto = ("static", *auto_chunking(server.core.embedder))  # type: ignore[attr-defined]
+    small = {"type": "static", "static": {"max_chunk_size_tokens": 100, "chunk_overlap_tokens": 20}}
+    store = client.vector_stores.create(name="strategies", chunking_strategy=small)  # ignored: no file_ids
+    data = (DOCS / BOOK).read_bytes()
+    plain, own, batched = (
+        client.files.create(file=(f"{n}-{BOOK}", data), purpose="assistants")
+        for n in ("plain", "own", "batch")
+    )
+    attached = client.vector_stores.files.create_and_poll(file_id=plain.id, vector_store_id=store.id)
+    assert _strategy(attached) == auto  # not the store's
+    mine = client.vector_stores.files.create_and_poll(
+        file_id=own.id,
+        vector_store_id=store.id,
+        chunking_strategy={
+            "type": "static",
+            "static": {"max_chunk_size_tokens": 400, "chunk_overlap_tokens": 100},
+        },
+    )
+    assert _strategy(mine) == ("static", 400, 100)
+    batch = client.vector_stores.file_batches.create_and_poll(
+        vector_store_id=store.id, file_ids=[batched.id], chunking_strategy=small
+    )
+    (in_batch,) = client.vector_stores.file_batches.list_files(batch.id, vector_store_id=store.id)
+    assert _strategy(in_batch) == ("static", 100, 20)
+    chunks = {
+        f.id: len(list(client.vector_stores.files.content(file_id=f.id, vector_store_id=store.id)))
+        for f in (plain, own, batched)
+    }
+    assert chunks[own.id] < chunks[plain.id] < chunks[batched.id], chunks
+
+
+def test_a_store_level_strategy_with_file_ids_applies_to_those_files(client) -> None:  # type: ignore[no-untyped-def]
+    book = client.files.create(file=(BOOK, (DOCS / BOOK).read_bytes()), purpose="assistants")
+    store = client.vector_stores.create(
+        file_ids=[book.id],
+        chunking_strategy={
+            "type": "static",
+            "static": {"max_chunk_size_tokens": 150, "chunk_overlap_tokens": 0},
+        },
+    )
+    assert _strategy(client.vector_stores.files.retrieve(book.id, vector_store_id=store.id)) == (
+        "static",
+        150,
+        0,
+    )
+
+
+# --- one unknown file id among several ------------------------------------------------------------
+
+
+def test_a_store_with_one_unknown_file_id_among_several_is_not_created(client) -> None:  # type: ignore[no-untyped-def]
+    good = [client.files.create(file=(f"{n}.txt", b"harbour tides"), purpose="assistants") for n in "ab"]
+    before = {s.id for s in client.vector_stores.list(limit=100)}
+    with pytest.raises(openai.NotFoundError) as refused:
+        client.vector_stores.create(
+            name="half", file_ids=[good[0].id, "file-doesnotexist0000000000", good[1].id]
+        )
+    assert refused.value.code == "not_found" and refused.value.param == "file_ids"
+    assert "file-doesnotexist0000000000" in refused.value.message
+    assert {s.id for s in client.vector_stores.list(limit=100)} == before
+
+
+@pytest.mark.parametrize("shape", ["file_ids", "files"])
+def test_a_batch_with_one_unknown_file_id_among_several_attaches_nothing(client, shape) -> None:  # type: ignore[no-untyped-def]
+    store = client.vector_stores.create(name=f"batch {shape}")
+    good = [client.files.create(file=(f"{n}.txt", b"harbour tides"), purpose="assistants") for n in "ab"]
+    ids = [good[0].id, "file-doesnotexist0000000000", good[1].id]
+    kwargs = {"file_ids": ids} if shape == "file_ids" else {"files": [{"file_id": i} for i in ids]}
+    with pytest.raises(openai.NotFoundError) as refused:
+        client.vector_stores.file_batches.create(vector_store_id=store.id, **kwargs)
+    assert refused.value.param == shape and "file-doesnotexist0000000000" in refused.value.message
+    after = client.vector_stores.retrieve(store.id)
+    assert after.file_counts.total == 0 and list(client.vector_stores.files.list(store.id)) == []

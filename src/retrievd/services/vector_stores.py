@@ -28,6 +28,16 @@ if TYPE_CHECKING:
 DAY = 86400
 
 
+def mark_active(row: VectorStore) -> None:
+    """Activity (docs/openai-behaviour.md: searches, runs' file_search, adding, changing or removing
+    files, modifying the store): last_active_at moves, and expires_at, which is anchored on it."""
+    if row.expired:
+        return
+    row.last_active_at = now()
+    if row.expires_after_days:
+        row.expires_at = row.last_active_at + row.expires_after_days * DAY
+
+
 def _counts(rows: list[tuple[str, int]]) -> schemas.FileCounts:
     c: Counter[str] = Counter()
     for status, n in rows:
@@ -150,6 +160,7 @@ class VectorStoreService:
             s.add(row)
             s.flush()
             if req.file_ids:
+                self._require_files(s, project_id, req.file_ids, "file_ids")
                 check_quota(s, project_id, 1)
                 self._check_capacity(s, row.id, req.file_ids, "file_ids")
             for file_id in req.file_ids or []:
@@ -175,6 +186,7 @@ class VectorStoreService:
     def modify(self, project_id: str, store_id: str, req: schemas.UpdateVectorStoreRequest) -> schemas.VectorStoreObject:
         with self.core.db.session() as s:
             row = self._store(s, project_id, store_id)
+            mark_active(row)
             fields = req.model_fields_set
             if "name" in fields and req.name is not None:
                 row.name = req.name
@@ -205,14 +217,11 @@ class VectorStoreService:
         self.core.wake_workers()
 
     def touch(self, store_id: str) -> None:
-        """Searching (or use by a run) keeps a store alive: last_active_at moves, and expires_at with it."""
+        """Searching (or use by a run) keeps a store alive."""
         with self.core.db.session() as s:
             row = s.get(VectorStore, store_id)
-            if row is None:
-                return
-            row.last_active_at = now()
-            if row.expires_after_days:
-                row.expires_at = row.last_active_at + row.expires_after_days * DAY
+            if row is not None:
+                mark_active(row)
 
     def require_searchable(self, project_id: str, store_id: str) -> VectorStore:
         with self.core.db.session() as s:
@@ -238,9 +247,6 @@ class VectorStoreService:
         attributes: dict[str, Any] | None,
         batch_id: str | None,
     ) -> VectorStoreFile:
-        file = s.get(File, file_id)
-        if file is None or file.project_id != project_id:
-            raise not_found("file", file_id, param="file_id")
         row = s.get(VectorStoreFile, (store_id, file_id))
         if row is None:
             row = VectorStoreFile(vector_store_id=store_id, file_id=file_id, project_id=project_id, created_at=now())
@@ -258,13 +264,24 @@ class VectorStoreService:
         with self.core.db.session() as s:
             store = self._store(s, project_id, store_id)
             self._check_not_expired(store)
+            self._require_files(s, project_id, [req.file_id], "file_id")
             check_quota(s, project_id, 1)
             self._check_capacity(s, store_id, [req.file_id], "file_id")
             row = self._attach(s, project_id, store_id, req.file_id, chunking, req.attributes, None)
+            mark_active(store)
             s.flush()
             result = self.file_object(row)
         self.core.wake_workers()
         return result
+
+    @staticmethod
+    def _require_files(s: Session, project_id: str, file_ids: list[str], param: str) -> None:
+        """Every file must exist before any is attached: one unknown id refuses the whole request
+        (a 404 naming it, nothing created), as OpenAI does (docs/openai-behaviour.md)."""
+        known = set(s.scalars(select(File.id).where(File.id.in_(set(file_ids)), File.project_id == project_id)))
+        for file_id in file_ids:
+            if file_id not in known:
+                raise not_found("file", file_id, param=param)
 
     def _check_capacity(self, s: Session, store_id: str, file_ids: list[str], param: str) -> None:
         """OpenAI's files-per-store limit (`max_files_per_store`); a file added again takes no new place."""
@@ -324,7 +341,7 @@ class VectorStoreService:
         self, project_id: str, store_id: str, file_id: str, attributes: dict[str, Any] | None
     ) -> schemas.VectorStoreFileObject:
         with self.core.db.session() as s:
-            self._store(s, project_id, store_id)
+            mark_active(self._store(s, project_id, store_id))
             row = self._store_file(s, project_id, store_id, file_id)
             row.attributes = attributes or {}
             if row.status == "completed":
@@ -340,6 +357,7 @@ class VectorStoreService:
             store = self._store(s, project_id, store_id)
             row = self._store_file(s, project_id, store_id, file_id)
             record_change(s, store, -row.usage_bytes, "file_removed")
+            mark_active(store)
             s.execute(delete(Chunk).where(Chunk.vector_store_id == store_id, Chunk.file_id == file_id))
             s.delete(row)
             s.add(Job(kind="purge", project_id=project_id, vector_store_id=store_id, file_id=file_id))
@@ -369,13 +387,16 @@ class VectorStoreService:
         with self.core.db.session() as s:
             store = self._store(s, project_id, store_id)
             self._check_not_expired(store)
+            param = "files" if req.files is not None else "file_ids"
+            self._require_files(s, project_id, [fid for fid, _, _ in items], param)
             check_quota(s, project_id, 1)
-            self._check_capacity(s, store_id, [fid for fid, _, _ in items], "files" if req.files is not None else "file_ids")
+            self._check_capacity(s, store_id, [fid for fid, _, _ in items], param)
             batch = FileBatch(id=new_id("vsfb_"), project_id=project_id, vector_store_id=store_id, created_at=now())
             s.add(batch)
             s.flush()
             for file_id, strategy, attributes in items:
                 self._attach(s, project_id, store_id, file_id, chunkings[id(strategy)], attributes, batch.id)
+            mark_active(store)
             s.flush()
             result = self.batch_object(s, batch)
         self.core.wake_workers()
@@ -397,6 +418,7 @@ class VectorStoreService:
         with self.core.db.session() as s:
             batch = self._batch(s, project_id, store_id, batch_id)
             if batch.status == "in_progress":
+                mark_active(s.get_one(VectorStore, store_id))
                 batch.status = "cancelled"
                 pending = select(VectorStoreFile.file_id).where(
                     VectorStoreFile.batch_id == batch_id, VectorStoreFile.status == "in_progress"
