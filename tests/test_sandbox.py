@@ -17,7 +17,11 @@ from retrievd.runtime.sandbox import MOUNT_DATA, Sandbox, SandboxLimits, Sandbox
 
 # Tight enough that the attacks end in a second or two, loose enough for pandas and matplotlib.
 LIMITS = SandboxLimits(
-    memory_bytes=1024**3, file_bytes=16 * 1024**2, disk_bytes=64 * 1024**2, tmp_bytes=64 * 1024**2, output_bytes=4096
+    memory_bytes=1024**3,
+    file_bytes=16 * 1024**2,
+    disk_bytes=64 * 1024**2,
+    tmp_bytes=64 * 1024**2,
+    output_bytes=4096,
 )
 
 
@@ -147,7 +151,9 @@ def test_writing_10_gb_of_output_is_cut(sandbox: Sandbox) -> None:
     result = sandbox.run("chunk = 'x' * 2**20\nfor _ in range(10 * 1024):\n    print(chunk)", timeout_s=20)
     assert result.truncated and len(result.stdout) == LIMITS.output_bytes
     assert "File too large" in result.stderr
-    result = sandbox.run("with open('big', 'wb') as f:\n    for _ in range(10 * 1024):\n        f.write(b'x' * 2**20)")
+    result = sandbox.run(
+        "with open('big', 'wb') as f:\n    for _ in range(10 * 1024):\n        f.write(b'x' * 2**20)"
+    )
     assert "File too large" in result.stderr
     assert (sandbox.workdir / "big").stat().st_size <= LIMITS.file_bytes
     code = "for n in range(1024):\n    with open(f'part{n}', 'wb') as f:\n        f.write(b'x' * 10 * 2**20)"

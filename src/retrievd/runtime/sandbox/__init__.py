@@ -121,19 +121,40 @@ def _tree_bytes(*roots: Path) -> int:
     return total
 
 
+def _identity(pid: int) -> tuple[int, str] | None:
+    """(uid, PID inside its namespace) of a process, None once it is gone."""
+    try:
+        status = Path(f"/proc/{pid}/status").read_text()
+    except OSError:
+        return None
+    fields = dict(line.split(":", 1) for line in status.splitlines() if ":" in line)
+    return int(fields["Uid"].split()[0]), fields.get("NSpid", "").split()[-1]
+
+
 def _processes_of(uid: int) -> list[tuple[int, str]]:
-    """(host pid, PID inside the jail) of every process running as uid."""
+    """(host pid, PID inside the jail) of every process on the machine running as uid."""
     found = []
     for entry in os.scandir("/proc"):
-        if not entry.name.isdigit():
-            continue
-        try:
-            status = Path(entry.path, "status").read_text()
-        except OSError:
-            continue
-        fields = dict(line.split(":", 1) for line in status.splitlines() if ":" in line)
-        if int(fields.get("Uid", "-1").split()[0]) == uid:
-            found.append((int(entry.name), fields.get("NSpid", "").split()[-1]))
+        if entry.name.isdigit() and (identity := _identity(int(entry.name))) and identity[0] == uid:
+            found.append((int(entry.name), identity[1]))
+    return found
+
+
+def _descendants_of(pid: int, uid: int) -> list[tuple[int, str]]:
+    """Like _processes_of, among pid's descendants only: what a jail holds (its orphans go to its
+    PID 1), found without reading all of /proc."""
+    found, parents = [], [pid]
+    while parents:
+        parent = parents.pop()
+        for task in Path(f"/proc/{parent}/task").glob("*/children"):
+            try:
+                children = [int(child) for child in task.read_text().split()]
+            except OSError:
+                continue
+            parents += children
+            for child in children:
+                if (identity := _identity(child)) and identity[0] == uid:
+                    found.append((child, identity[1]))
     return found
 
 
@@ -488,8 +509,12 @@ class Sandbox:
     _kill_reason = ""
 
     def _signal_all(self, signum: int, spare_kernel: bool) -> int:
+        if self._process is None:
+            processes = _processes_of(self.uid)
+        else:
+            processes = _descendants_of(self._process.pid, self.uid)
         hit = 0
-        for pid, jail_pid in _processes_of(self.uid):
+        for pid, jail_pid in processes:
             if spare_kernel and jail_pid == _KERNEL_PID_IN_JAIL:
                 continue
             try:
