@@ -191,6 +191,41 @@ def test_a_symlink_out_of_the_working_dir_leads_nowhere(sandbox: Sandbox, tmp_pa
     assert not sandbox.workdir.exists()
 
 
+def test_the_seccomp_filter_refuses_namespaces_tracing_and_odd_sockets(sandbox: Sandbox) -> None:
+    code = (
+        "import ctypes, os, socket, subprocess, threading\n"
+        "libc = ctypes.CDLL(None, use_errno=True)\n"
+        "def errno_of(result):\n"
+        "    return os.strerror(ctypes.get_errno()) if result == -1 else 'allowed'\n"
+        "print(errno_of(libc.unshare(0x10000000)))\n"  # CLONE_NEWUSER
+        "print(errno_of(libc.syscall(56, 0x10000000 | 17, 0, 0, 0, 0)))\n"  # clone(CLONE_NEWUSER | SIGCHLD)
+        "print(errno_of(libc.ptrace(16, 1, 0, 0)))\n"  # PTRACE_ATTACH to the jail's PID 1
+        "print(errno_of(libc.mount(b'none', b'/tmp', b'tmpfs', 0, None)))\n"
+        "try:\n"
+        "    socket.socket(socket.AF_NETLINK, socket.SOCK_RAW)\n"
+        "except OSError as error:\n"
+        "    print(error.strerror)\n"
+        "thread = threading.Thread(target=print, args=('threads work',))\n"
+        "thread.start(); thread.join()\n"
+        "print(subprocess.run(['echo', 'processes work'], capture_output=True, text=True).stdout.strip())\n"
+        "print(subprocess.run(['unshare', '-U', 'true']).returncode != 0)\n"
+        "print(open('/proc/self/status').read().split('Seccomp:')[1].split()[0])\n"
+    )
+    result = sandbox.run(code)
+    assert result.stdout.splitlines() == [
+        "Operation not permitted",
+        "Operation not permitted",
+        "Operation not permitted",
+        "Operation not permitted",
+        "Address family not supported by protocol",
+        "threads work",
+        "processes work",
+        "True",
+        "2",  # SECCOMP_MODE_FILTER
+    ], result
+    assert_healthy(sandbox)
+
+
 def test_close_kills_everything_and_a_closed_sandbox_refuses_calls(data_dir: Path) -> None:
     box = Sandbox(data_dir / "containers" / "cntr_2", LIMITS)
     box.run("import subprocess\nsubprocess.Popen(['sleep', '1000'])")

@@ -30,6 +30,8 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 
+from retrievd.runtime.sandbox import seccomp
+
 MOUNT_DATA = "/mnt/data"
 MOUNT_OUTPUTS = "/mnt/outputs"
 _KERNEL = Path(__file__).with_name("kernel.py")
@@ -86,6 +88,8 @@ def check_available() -> None:
         raise SandboxUnavailable("bubblewrap is not installed (apt-get install bubblewrap)")
     if shutil.which("setpriv") is None:
         raise SandboxUnavailable("setpriv (util-linux) is not installed")
+    if not seccomp.supported():
+        raise SandboxUnavailable("the sandbox's seccomp filter is written for x86-64 only")
     if os.geteuid() != 0:
         raise SandboxUnavailable("sandboxes give each container a user id of its own: run the server as root")
 
@@ -203,17 +207,27 @@ class Sandbox:
         self._kill()
         requests_read, requests_write = os.pipe()
         answers_read, answers_write = os.pipe()
+        filter_read, filter_write = os.pipe()
+        os.write(filter_write, seccomp.program())  # under 1 KiB: the pipe holds it whole
+        os.close(filter_write)
         config = {"limits": self._rlimits(), "requests_fd": requests_read, "answers_fd": answers_write}
         self._process = subprocess.Popen(
-            [*self._bwrap_args(), sys.executable, "-I", "-c", _KERNEL.read_text(), json.dumps(config)],
+            [
+                *self._bwrap_args(seccomp_fd=filter_read),
+                sys.executable,
+                "-I",
+                "-c",
+                _KERNEL.read_text(),
+                json.dumps(config),
+            ],
             stdin=subprocess.DEVNULL,
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
-            pass_fds=(requests_read, answers_write),
+            pass_fds=(requests_read, answers_write, filter_read),
             start_new_session=True,
         )
-        os.close(requests_read)
-        os.close(answers_write)
+        for fd in (requests_read, answers_write, filter_read):
+            os.close(fd)
         self._requests, self._answers = requests_write, answers_read
         self._pending = b""
         ready = self._read_answer(0, time.monotonic() + _START_TIMEOUT_S, watch_disk=False)
@@ -355,7 +369,7 @@ class Sandbox:
 
     # -- the jail ---------------------------------------------------------------------------
 
-    def _bwrap_args(self) -> list[str]:
+    def _bwrap_args(self, seccomp_fd: int) -> list[str]:
         args = [
             "bwrap",
             "--unshare-net",
@@ -435,6 +449,8 @@ class Sandbox:
             MOUNT_OUTPUTS,
             "--chdir",
             MOUNT_DATA,
+            "--seccomp",
+            str(seccomp_fd),
             "--cap-drop",
             "ALL",
             "--cap-add",
