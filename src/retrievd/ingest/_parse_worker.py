@@ -25,6 +25,7 @@ import functools
 import gc
 import importlib
 import logging
+import math
 import re
 import resource
 import socket
@@ -48,6 +49,7 @@ from docx.opc.exceptions import PackageNotFoundError as DocxPackageNotFoundError
 from docx.oxml.ns import qn
 from docx.text.paragraph import Paragraph
 from lxml.etree import XMLSyntaxError
+from PIL import Image, ImageSequence, UnidentifiedImageError
 from pptx.exc import PackageNotFoundError as PptxPackageNotFoundError
 from spacy.tokens import Doc
 from unstructured.cleaners.core import clean_extra_whitespace_with_index_run
@@ -81,7 +83,11 @@ from unstructured.partition.utils.sorting import sort_page_elements
 from unstructured.partition.xlsx import partition_xlsx
 from unstructured.partition.xml import partition_xml
 
+from retrievd import assets
 from retrievd.assets import missing_message
+from retrievd.config import get_settings
+from retrievd.errors import AssetMissingError
+from retrievd.ingest import ocr
 from retrievd.ingest.parse import MAIN_PATH_ENV, SUPPORTED_EXTENSIONS
 from retrievd.ingest.pdf_layout import page_blocks
 from retrievd.ingest.types import Element, FileRejected
@@ -236,9 +242,8 @@ _PARTITIONERS: dict[FileType, Callable[[str], list[UElement]]] = {
     FileType.EPUB: lambda p: partition_epub(p, languages=["eng"]),
     FileType.XML: lambda p: partition_xml(p, languages=["eng"]),
 }
-SUPPORTED = {FileType.PDF, *_PARTITIONERS}
-
-_IMAGES = {FileType.BMP, FileType.HEIC, FileType.JPG, FileType.PNG, FileType.TIFF, FileType.WEBP}
+_IMAGES = {FileType.BMP, FileType.JPG, FileType.PNG, FileType.TIFF, FileType.WEBP}  # read by OCR
+SUPPORTED = {FileType.PDF, *_IMAGES, *_PARTITIONERS}
 _LEGACY_OFFICE = {FileType.DOC: ".docx", FileType.PPT: ".pptx", FileType.XLS: ".xlsx"}
 
 
@@ -259,11 +264,11 @@ def _detect(path: str, filename: str) -> FileType:
         return file_type
     if file_type == FileType.EMPTY:
         raise FileRejected("invalid_file", "The file is empty.")
-    if file_type in _IMAGES:
+    if file_type == FileType.HEIC:
         raise FileRejected(
             "unsupported_file",
-            f"The file is a {file_type.name} image; images are not supported because text in pictures is "
-            f"not recognised (no OCR). Supported types are {SUPPORTED_EXTENSIONS}.",
+            f"HEIC images are not supported; save it as JPEG or PNG and upload that. Supported types are "
+            f"{SUPPORTED_EXTENSIONS}.",
         )
     if file_type in _LEGACY_OFFICE:
         raise FileRejected(
@@ -326,8 +331,92 @@ def _pdf_page_elements(
         if text.strip():
             texts.append(text)
             boxes.append(block.bbox)
+    if sum(len(t) - t.count(" ") for t in texts) < _USABLE_TEXT_CHARS and _has_images(page):
+        scanned = _ocr_pdf_page(page)
+        if scanned is not None and sum(map(len, scanned[0])) > sum(map(len, texts)):
+            texts, boxes, width, height = scanned
     _pretag(texts)
     return _classify(texts, boxes, width, height, number)
+
+
+_USABLE_TEXT_CHARS = 20  # a page with less text than this and an image is read by OCR (a scan with a stamp)
+
+
+def _has_images(page: pdfium.PdfPage) -> bool:
+    return next(iter(page.get_objects(filter=[pdfium_c.FPDF_PAGEOBJ_IMAGE], max_depth=3)), None) is not None
+
+
+def _ocr_pdf_page(page: pdfium.PdfPage) -> _Scanned | None:
+    """The page rendered at `ocr.DPI` (fewer dots for a huge page) and read; None for a blank one."""
+    width, height = page.get_size()
+    scale = min(ocr.DPI / 72, math.sqrt(ocr.MAX_PIXELS / max(1.0, width * height)))
+    bitmap = page.render(scale=scale, grayscale=True)
+    try:
+        return _ocr_image(bitmap.to_pil())
+    finally:
+        bitmap.close()
+
+
+def _ocr_image(image: Image.Image) -> _Scanned | None:
+    """The paragraphs OCR reads in an image, as text blocks with boxes (pixels, origin bottom-left)."""
+    if ocr.is_blank(image):
+        return None
+    reading = _reader().read(image)
+    width, height = reading.size
+    texts = [block.text for block in reading.blocks]
+    boxes = [(b.bbox[0], height - b.bbox[3], b.bbox[2], height - b.bbox[1]) for b in reading.blocks]
+    return texts, boxes, float(width), float(height)
+
+
+_Scanned = tuple[list[str], list[tuple[float, float, float, float]], float, float]
+
+
+@functools.cache  # one engine per process
+def _reader() -> ocr.Reader:
+    try:
+        tessdata = assets.require(get_settings(), "tessdata")
+    except AssetMissingError as error:
+        raise AssetMissing(str(error)) from None
+    return ocr.Reader(tessdata)
+
+
+# -- Images -------------------------------------------------------------------------------------
+
+MAX_IMAGE_PIXELS = 100_000_000  # per frame: a 600-dpi A3 scan is 70 million; larger is refused unread
+MAX_IMAGE_FRAMES = 2_000
+Image.MAX_IMAGE_PIXELS = None  # checked here, per frame, with the size in the message
+
+
+def _image_pages(path: str, file_type: FileType) -> Iterator[list[UElement]]:
+    """Each frame (a TIFF's pages) read by OCR, one page at a time. The size is checked from the
+    header before any pixel is decoded, so a decompression bomb costs nothing."""
+    kind = file_type.name
+    try:
+        image = Image.open(path)
+    except UnidentifiedImageError:
+        raise FileRejected("invalid_file", f"The {kind} image is damaged: it cannot be decoded.") from None
+    with image:
+        for number, frame in enumerate(ImageSequence.Iterator(image), start=1):
+            if number > MAX_IMAGE_FRAMES:
+                raise FileRejected(
+                    "invalid_file", f"The {kind} image has more than {MAX_IMAGE_FRAMES:,} pages, the limit."
+                )
+            if frame.width * frame.height > MAX_IMAGE_PIXELS:
+                raise FileRejected("invalid_file", _too_large(kind, frame.size))
+            scanned = _ocr_image(frame)
+            if scanned is None:
+                yield []
+                continue
+            texts, boxes, width, height = scanned
+            _pretag(texts)
+            yield _classify(texts, boxes, width, height, number)
+
+
+def _too_large(kind: str, size: tuple[int, int]) -> str:
+    return (
+        f"The {kind} image of {size[0]:,} x {size[1]:,} pixels is too large to read (the limit is "
+        f"{MAX_IMAGE_PIXELS // 1_000_000} million pixels a page); it may be a decompression bomb and was not decoded."
+    )
 
 
 def _classify(
@@ -406,16 +495,18 @@ def _parse(path: str, filename: str, memory_mb: int) -> Iterator[list[Element]]:
 def _partition(path: str, file_type: FileType) -> Iterator[list[Element]]:
     assembler = _Assembler()
     produced = False
-    if file_type == FileType.PDF:
-        for page in _pdf_pages(path):
+    if file_type == FileType.PDF or file_type in _IMAGES:
+        pages = _pdf_pages(path) if file_type == FileType.PDF else _image_pages(path, file_type)
+        for page in pages:
             batch = assembler.add(page)
             produced = produced or bool(batch)
             yield batch
         if not produced:
             raise FileRejected(
                 "invalid_file",
-                "The PDF has no extractable text (it may be a scanned image); text in images is not "
-                "recognised (no OCR).",
+                "The PDF has no extractable text: no text layer, and OCR found no text in its pages."
+                if file_type == FileType.PDF
+                else f"The {file_type.name} image has no text that OCR could read.",
             )
         return
     batch = assembler.add(_PARTITIONERS[file_type](path))

@@ -11,10 +11,12 @@ to the parse itself, a new fork per file 60-200 ms (fork, copy-on-write faults, 
 CPU), a fresh interpreter per file 10-15 s.
 
 The type comes from the content (libmagic, zip/OLE inspection), the name's extension only breaking
-ties: a DOCX named .pdf parses as DOCX, a PNG named .pdf is refused as an image. PDFs use
-unstructured's fast strategy (the text layer; never OCR, never a layout model or a download), with
-pdfium reading the text instead of pdfminer (`pdf_layout`: 6x faster on a 619-page PDF), a page
-at a time (`iter_parse` hands each page over as it is parsed).
+ties: a DOCX named .pdf parses as DOCX, a PNG named .pdf is read as an image. PDFs use
+unstructured's fast strategy (the text layer; never a layout model or a download), with pdfium
+reading the text instead of pdfminer (`pdf_layout`: 6x faster on a 619-page PDF), a page at a time
+(`iter_parse` hands each page over as it is parsed). A page without a usable text layer (under 20
+characters, and an image on it: a scan) is rendered at 200 dpi and read by OCR (`ocr`, Tesseract);
+so is each page of a PNG, JPEG, TIFF, WebP or BMP image. Mixed PDFs: only the scanned pages are OCR'd.
 
 Elements keep unstructured's category, the 1-based page (PDF page, DOCX page where Word recorded
 page breaks, PPTX slide, XLSX sheet) and the section: the text of the nearest Title at or above.
@@ -27,7 +29,7 @@ Outcomes on the real documents in /work/shared/docs (tests/test_parse.py checks 
 |---------------------------------------|-----------------------------------------------------------|
 | empty.txt                             | invalid_file "The file is empty."                         |
 | empty.eml (whitespace only)           | invalid_file "The EML file has no text."                  |
-| single_table.pdf (a scanned image)    | invalid_file "The PDF has no extractable text (...)"      |
+| single_table.pdf (a scanned image)    | parses: its table read by OCR                             |
 | password_protected.xlsx               | invalid_file "The file is password-protected; ..."        |
 | failure-after-repair.pdf              | parses: 76 pages. unstructured's partition_pdf returns    |
 |                                       | nothing (a drawing-heavy page trips its "too complex"     |
@@ -44,17 +46,20 @@ Outcomes on the real documents in /work/shared/docs (tests/test_parse.py checks 
 |                                       | not parsed                                                |
 | every other file                      | parses with real text                                     |
 
-Files that are not documents: images -> unsupported_file (no OCR); .doc/.ppt/.xls -> unsupported_file
+Files that are not documents: HEIC images -> unsupported_file; .doc/.ppt/.xls -> unsupported_file
 (save as the x format); unknown content -> unsupported_file naming the supported types; a file
 named as a supported type whose content is another unsupported type -> unsupported_file saying so;
-a damaged file of a supported type -> invalid_file "The DOCX file is damaged: ...". Limits: a zip
+a damaged file of a supported type -> invalid_file "The DOCX file is damaged: ..."; an image or a
+scanned PDF in which OCR finds no text -> invalid_file. Limits: an image frame over 100 million
+pixels -> invalid_file, read from its header (a decompression bomb is never decoded); a zip
 archive (DOCX, XLSX, PPTX, ODT, EPUB) whose central directory declares over 1 GiB unpacked, over
 100,000 members or, past 100 MB, over 200 times the file's size -> invalid_file from the server
 itself, in milliseconds (`check_zip`: such a bomb could hold a parser for minutes); over
 `timeout_s` -> invalid_file; over `memory_mb` of address space (the preloaded child starts with
 ~1.5 GB of it) -> invalid_file; a child killed by a signal -> invalid_file naming the signal; a
 child that could not start or exited otherwise -> server_error.
-The spaCy model missing -> `AssetMissingError` naming `retrievd models pull` (not a file problem).
+The spaCy model or the OCR model (`tessdata`) missing -> `AssetMissingError` naming
+`retrievd models pull` (not a file problem).
 """
 
 from __future__ import annotations
@@ -78,7 +83,7 @@ from retrievd.ingest.types import Element, FileRejected
 
 SUPPORTED_EXTENSIONS = (
     ".pdf, .docx, .pptx, .xlsx, .html, .md, .txt (and source code), .csv, .tsv, .json, .eml, .odt, .rtf, "
-    ".epub, .xml"
+    ".epub, .xml, and images read by OCR: .png, .jpg, .tiff, .webp, .bmp"
 )
 MAIN_PATH_ENV = "RETRIEVD_PARSER_MAIN_PATH"
 
