@@ -139,6 +139,20 @@ def test_a_10_gb_allocation_fails(sandbox: Sandbox) -> None:
     assert_healthy(sandbox)
 
 
+def test_many_processes_together_stay_under_the_memory_limit(sandbox: Sandbox) -> None:
+    if sandbox.memory_cgroup is None:
+        pytest.skip("this machine gives the server no memory cgroup to make (rlimits only)")
+    code = (
+        "import subprocess, sys\n"
+        "hog = 'data = b\"x\" * (200 * 2**20)\\nimport time\\ntime.sleep(2)'\n"
+        "children = [subprocess.Popen([sys.executable, '-c', hog]) for _ in range(10)]\n"
+        "print(sorted({child.wait() for child in children}))\n"
+    )
+    result = sandbox.run(code, timeout_s=60)  # 10 x 200 MiB, under RLIMIT_AS each, 2 GiB together
+    assert result.exit_code is None or "-9" in result.stdout, result  # the OOM killer, inside the jail
+    assert_healthy(sandbox)
+
+
 def test_an_infinite_loop_is_stopped(sandbox: Sandbox) -> None:
     result = sandbox.run("x = 1\nwhile True:\n    pass", timeout_s=2)
     assert result.timed_out

@@ -31,6 +31,7 @@ from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 
 from retrievd.runtime.sandbox import seccomp
+from retrievd.runtime.sandbox.cgroup import MemoryCgroup
 
 MOUNT_DATA = "/mnt/data"
 MOUNT_OUTPUTS = "/mnt/outputs"
@@ -56,7 +57,7 @@ class SandboxPathError(ValueError):
 class SandboxLimits:
     """What one container may use. Memory and file size are per process and per file."""
 
-    memory_bytes: int = 2 * 1024**3  # RLIMIT_AS of each process
+    memory_bytes: int = 2 * 1024**3  # RLIMIT_AS of each process; all together too, with a cgroup
     processes: int = 64  # RLIMIT_NPROC of the sandbox's own uid (threads count)
     session_cpu_s: int = 1800  # hard RLIMIT_CPU of the interpreter over the container's life
     file_bytes: int = 256 * 1024**2  # RLIMIT_FSIZE: the largest file it may write
@@ -170,6 +171,7 @@ class Sandbox:
         self.workdir = Path(workdir).resolve()
         self.limits = limits or SandboxLimits()
         self.uid = self._take_uid()
+        self.memory_cgroup = MemoryCgroup.create(f"retrievd-sandbox-{self.uid}", self.limits.memory_bytes)
         self.workdir.mkdir(parents=True, exist_ok=True)
         self._scratch = Path(tempfile.mkdtemp(prefix="retrievd-sandbox-"))
         self.outputs = self._scratch / "outputs"
@@ -211,8 +213,15 @@ class Sandbox:
         os.write(filter_write, seccomp.program())  # under 1 KiB: the pipe holds it whole
         os.close(filter_write)
         config = {"limits": self._rlimits(), "requests_fd": requests_read, "answers_fd": answers_write}
+        # Into the cgroup before bwrap starts, so that every process of the jail is in it.
+        join = (
+            ["/bin/sh", "-c", 'echo $$ > "$0" && exec "$@"', str(self.memory_cgroup.procs)]
+            if self.memory_cgroup
+            else []
+        )
         self._process = subprocess.Popen(
             [
+                *join,
                 *self._bwrap_args(seccomp_fd=filter_read),
                 sys.executable,
                 "-I",
@@ -244,6 +253,8 @@ class Sandbox:
         self._kill()
         shutil.rmtree(self.workdir, ignore_errors=True)
         shutil.rmtree(self._scratch, ignore_errors=True)
+        if self.memory_cgroup is not None:
+            self.memory_cgroup.remove()
         with _uids_lock:
             _uids_taken.discard(self.uid)
 
