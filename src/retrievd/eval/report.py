@@ -138,7 +138,7 @@ def plot_latency(points: Mapping[str, tuple[float, float]], default: str, title:
         ax.annotate(f"{name}{' (default)' if name == default else ''}", (ms, ndcg), textcoords="offset points", xytext=(5, 4), fontsize="small")
     ax.set_xlabel("search p50, ms per query")
     ax.set_ylabel("nDCG@10")
-    ax.set_xlim(left=0)
+    ax.set_xlim(0, 1.4 * max((ms for ms, _ in points.values()), default=1.0))  # room for the labels
     ax.set_title(title)
     fig.tight_layout()
     fig.savefig(path, dpi=100)
