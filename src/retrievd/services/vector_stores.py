@@ -7,7 +7,7 @@ index points in one transaction too, so a crash at any point leaves nothing that
 
 from __future__ import annotations
 
-from collections import Counter
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import delete, func, select, update
@@ -38,17 +38,13 @@ def mark_active(row: VectorStore) -> None:
         row.expires_at = row.last_active_at + row.expires_after_days * DAY
 
 
-def _counts(rows: list[tuple[str, int]]) -> schemas.FileCounts:
-    c: Counter[str] = Counter()
-    for status, n in rows:
-        c[status] += n
-    return schemas.FileCounts(
-        in_progress=c["in_progress"],
-        completed=c["completed"],
-        failed=c["failed"],
-        cancelled=c["cancelled"],
-        total=sum(c.values()),
-    )
+_STATUSES = ("in_progress", "completed", "failed", "cancelled")
+# Each status's count of the selected store files, as columns of one SELECT.
+_STATUS_COUNTS = [func.count().filter(VectorStoreFile.status == status) for status in _STATUSES]
+
+
+def _counts(values: Sequence[int]) -> schemas.FileCounts:
+    return schemas.FileCounts(**dict(zip(_STATUSES, values, strict=True)), total=sum(values))
 
 
 class VectorStoreService:
@@ -58,19 +54,22 @@ class VectorStoreService:
     # --- wire objects ---------------------------------------------------------------------------
 
     def store_object(self, s: Session, row: VectorStore) -> schemas.VectorStoreObject:
-        counts = _counts(
-            s.execute(
-                select(VectorStoreFile.status, func.count())
-                .where(VectorStoreFile.vector_store_id == row.id)
-                .group_by(VectorStoreFile.status)
-            ).all()
-        )
+        # One statement, so usage_bytes and the counts are one snapshot: under PostgreSQL's READ
+        # COMMITTED a worker committing between two statements would show a file `completed`
+        # whose bytes are not yet in usage_bytes.
+        usage, *values = s.execute(
+            select(VectorStore.usage_bytes, *_STATUS_COUNTS)
+            .outerjoin(VectorStoreFile, VectorStoreFile.vector_store_id == VectorStore.id)
+            .where(VectorStore.id == row.id)
+            .group_by(VectorStore.usage_bytes)
+        ).one()
+        counts = _counts(values)
         status = "expired" if row.expired else "in_progress" if counts.in_progress else "completed"
         return schemas.VectorStoreObject(
             id=row.id,
             created_at=row.created_at,
             name=row.name,
-            usage_bytes=row.usage_bytes,
+            usage_bytes=usage,
             file_counts=counts,
             status=status,
             expires_after=(
@@ -102,13 +101,7 @@ class VectorStoreService:
         )
 
     def batch_object(self, s: Session, row: FileBatch) -> schemas.FileBatchObject:
-        counts = _counts(
-            s.execute(
-                select(VectorStoreFile.status, func.count())
-                .where(VectorStoreFile.batch_id == row.id)
-                .group_by(VectorStoreFile.status)
-            ).all()
-        )
+        counts = _counts(s.execute(select(*_STATUS_COUNTS).where(VectorStoreFile.batch_id == row.id)).one())
         status = row.status
         if status == "in_progress" and not counts.in_progress:
             status = "failed" if counts.total and counts.failed == counts.total else "completed"
