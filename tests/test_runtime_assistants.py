@@ -121,12 +121,6 @@ def test_assistants_crud_and_pagination(client) -> None:  # type: ignore[no-unty
         client.beta.assistants.retrieve(b.id)
 
 
-def test_code_interpreter_is_accepted_and_reported_unsupported(client) -> None:  # type: ignore[no-untyped-def]
-    with pytest.raises(openai.BadRequestError) as e:
-        client.beta.assistants.create(model="gpt-4o", tools=[{"type": "code_interpreter"}])
-    assert e.value.code == "unsupported_tool" and "code_interpreter" in e.value.message
-
-
 def test_the_vector_stores_helper_creates_a_store_with_the_files(client, docs) -> None:  # type: ignore[no-untyped-def]
     _, files = docs
     file = files["simple-table.md"]

@@ -66,6 +66,8 @@ class Settings(BaseSettings):
     run_expires_after_s: int = 600  # how long a run waits for tool outputs (requires_action)
     run_max_model_calls: int = 10  # the last one must answer in text
     run_store_wait_s: float = 600.0  # how long a run waits for its stores' files to finish indexing
+    code_interpreter_timeout_s: float = 60.0  # wall time of one code_interpreter call, then a kill
+    container_idle_s: float = 1200.0  # a container idle this long is closed, its files removed (OpenAI's 20 min)
 
     # Past `retrievd eval run` results the console shows (read-only). Default: <data_dir>/eval.
     eval_dir: Path = Field(default=None, validate_default=False)  # type: ignore[assignment]

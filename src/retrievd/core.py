@@ -22,6 +22,7 @@ from retrievd.config import Settings
 from retrievd.index.owner import OwnerLock
 from retrievd.jobs.queue import JobQueue
 from retrievd.jobs.worker import WorkerPool
+from retrievd.runtime.code_interpreter import Containers
 from retrievd.services.expiration import ExpirationScheduler
 from retrievd.store.blobs import LocalBlobStore
 from retrievd.store.db import Database
@@ -53,6 +54,7 @@ class Core:
         self._index: VectorIndex | None = None
         self._bm25: Bm25Encoder | None = None
         self._owner_lock = OwnerLock(self.db.engine)
+        self.containers = Containers(settings.data_dir / "containers", settings.container_idle_s)
 
     @property
     def embedder(self) -> Embedder:
@@ -166,6 +168,7 @@ class Core:
                 pool.wake()
 
     def close(self) -> None:
+        self.containers.close_all()
         if self.expiration is not None:
             self.expiration.stop()
             self.expiration = None

@@ -19,6 +19,13 @@ from sqlalchemy import delete, func, select
 from retrievd.retrieval.search import SearchOptions
 from retrievd.runtime import tokens
 from retrievd.runtime.citations import CitationStream, Source
+from retrievd.runtime.code_interpreter import (
+    CODE_INTERPRETER,
+    CODE_INTERPRETER_FUNCTION,
+    CODE_INTERPRETER_GUIDE,
+    file_path_annotations,
+    parse_code,
+)
 from retrievd.runtime.executor import MAX_CLAIMS, Emit
 from retrievd.runtime.ids import order_key, sortable_id
 from retrievd.runtime.objects import message_object, run_object, step_object
@@ -38,7 +45,7 @@ from retrievd.runtime.tools import (
     parse_queries,
 )
 from retrievd.runtime.turn import RetryPolicy, Stopped, ToolCall, TurnResult, run_turn
-from retrievd.services.assistants import store_ids
+from retrievd.services.assistants import code_file_ids, store_ids
 from retrievd.store.db import now
 from retrievd.store.models import Job, VectorStoreFile
 from retrievd.store.runtime_models import Assistant, Message, Run, RunStep, Thread
@@ -115,13 +122,14 @@ def drive_run_job(core: Core, job: Job) -> None:
 class _StepWriter:
     """Turns a model call's deltas into steps, messages and their events as they stream."""
 
-    def __init__(self, driver: AssistantRunDriver, sources: dict[tuple[int, int], Source]) -> None:
+    def __init__(self, driver: AssistantRunDriver, steps: list[RunStep]) -> None:
         self.driver = driver
-        self.sources = sources
+        self.sources = _sources(steps)
+        self.files, self.images = _code_outputs(steps)
         self.message: Message | None = None
         self.message_step: RunStep | None = None
         self.tool_step: RunStep | None = None
-        self.citations = CitationStream(sources, keep_markers=True)
+        self.citations = CitationStream(self.sources, keep_markers=True)
         self.messages_done = 0
         self._announced: set[int] = set()
 
@@ -183,15 +191,14 @@ class _StepWriter:
         self._emit_text(piece.text, piece.citations, False)
 
     def message_content(self) -> list[dict[str, Any]]:
-        return [
-            {
-                "type": "text",
-                "text": {
-                    "value": self.citations.text,
-                    "annotations": [c.assistants() for c in self.citations.citations],
-                },
-            }
-        ]
+        """The figures code_interpreter showed since the last message, then the text, whose
+        sandbox links to files the run wrote get `file_path` annotations."""
+        text = self.citations.text
+        annotations = [c.assistants() for c in self.citations.citations]
+        annotations += file_path_annotations(text, self.files)
+        images = [{"type": "image_file", "image_file": {"file_id": i}} for i in self.images]
+        self.images = []
+        return [*images, {"type": "text", "text": {"value": text, "annotations": annotations}}]
 
     # --- tool calls -------------------------------------------------------------------------
 
@@ -211,6 +218,15 @@ class _StepWriter:
             if not first:
                 return
             delta: dict[str, Any] = {"index": index, "id": call.id, "type": "file_search", "file_search": {}}
+        elif call.name == CODE_INTERPRETER:
+            if not first:
+                return  # its input is sent whole when it runs
+            delta = {
+                "index": index,
+                "id": call.id,
+                "type": "code_interpreter",
+                "code_interpreter": {"input": "", "outputs": []},
+            }
         elif first:
             delta = {
                 "index": index,
@@ -220,14 +236,7 @@ class _StepWriter:
             }
         else:
             delta = {"index": index, "type": "function", "function": {"arguments": arguments_delta}}
-        d.emit(
-            "thread.run.step.delta",
-            {
-                "id": self.tool_step.id,
-                "object": "thread.run.step.delta",
-                "delta": {"step_details": {"type": "tool_calls", "tool_calls": [delta]}},
-            },
-        )
+        d.emit_tool_delta(self.tool_step.id, delta)
 
 
 class AssistantRunDriver:
@@ -274,6 +283,16 @@ class AssistantRunDriver:
     def _emit_step(self, step: RunStep) -> None:
         self.emit(f"thread.run.step.{step.status}", step_object(step, include=self.include))
 
+    def emit_tool_delta(self, step_id: str, delta: dict[str, Any]) -> None:
+        self.emit(
+            "thread.run.step.delta",
+            {
+                "id": step_id,
+                "object": "thread.run.step.delta",
+                "delta": {"step_details": {"type": "tool_calls", "tool_calls": [delta]}},
+            },
+        )
+
     # --- the loop -----------------------------------------------------------------------------
 
     def drive(self) -> None:
@@ -310,7 +329,15 @@ class AssistantRunDriver:
                 else (assistant.tool_resources if assistant else None)
             )
             stores = list(dict.fromkeys(store_ids(resources) + store_ids(thread.tool_resources)))
-            snapshot = _RunSnapshot.of(run, stores)
+            attached = s.execute(select(Message.attachments).where(Message.thread_id == thread.id)).scalars()
+            code_files = code_file_ids(resources) + code_file_ids(thread.tool_resources)
+            code_files += [
+                a["file_id"]
+                for attachments in attached
+                for a in attachments or ()
+                if any(t.get("type") == CODE_INTERPRETER for t in a.get("tools") or ())
+            ]
+            snapshot = _RunSnapshot.of(run, stores, list(dict.fromkeys(code_files)))
         if started:
             self._emit_run(run)
         model = route(self.settings, snapshot.model)
@@ -333,7 +360,7 @@ class AssistantRunDriver:
             request = self._request(snapshot, model, steps, limits, first=not steps, last=last_call)
             if request is None:
                 return
-            writer = _StepWriter(self, _sources(steps))
+            writer = _StepWriter(self, steps)
             result = run_turn(
                 model.provider,
                 request,
@@ -416,8 +443,12 @@ class AssistantRunDriver:
         if snap.truncation.get("type") == "last_messages" and snap.truncation.get("last_messages"):
             messages = messages[-int(snap.truncation["last_messages"]) :]
         system = snap.instructions
-        if snap.file_search is not None:
-            system = f"{system}\n\n{CITATION_GUIDE}" if system else CITATION_GUIDE
+        for guide in (
+            CITATION_GUIDE if snap.file_search else None,
+            CODE_INTERPRETER_GUIDE if snap.code_interpreter else None,
+        ):
+            if guide:
+                system = f"{system}\n\n{guide}" if system else guide
         head = [{"role": "system", "content": system}] if system else []
         timeline: list[tuple[str, list[dict]]] = []
         for m in messages:
@@ -462,7 +493,9 @@ class AssistantRunDriver:
                 "function"
                 if call.name in snap.function_names
                 else "file_search"
-                if call.name == FILE_SEARCH
+                if call.name == FILE_SEARCH and snap.file_search is not None
+                else "code_interpreter"
+                if call.name == CODE_INTERPRETER and snap.code_interpreter
                 else "unknown"
             )
             calls.append(
@@ -482,12 +515,15 @@ class AssistantRunDriver:
             if step is None:
                 raise _Gone
             calls = [dict(c) for c in step.tool_calls]
-        for call in calls:
+        for index, call in enumerate(calls):
             if call["output"] is not None or call["type"] == "function":
                 continue
             if call["type"] == "unknown":
                 call["type"] = "function"
                 call["output"] = error_for_model(f"There is no tool named '{call['name']}'.")
+                continue
+            if call["type"] == "code_interpreter":
+                self._run_code(snap, step_id, index, call)
                 continue
             call["ranking_options"] = snap.ranking_options
             call["turn"] = turn
@@ -524,6 +560,27 @@ class AssistantRunDriver:
             return False
         self._emit_step(step)
         return True
+
+    def _run_code(self, snap: _RunSnapshot, step_id: str, index: int, call: dict[str, Any]) -> None:
+        """Run the call in the thread's container; its input, then its outputs, go out as step deltas."""
+        call["input"] = parse_code(call["arguments"])
+        self.emit_tool_delta(
+            step_id,
+            {"index": index, "type": "code_interpreter", "code_interpreter": {"input": call["input"]}},
+        )
+        result = self.core.containers.run(
+            self.core,
+            snap.project_id,
+            snap.thread_id,
+            snap.code_file_ids,
+            call["input"],
+            self.settings.code_interpreter_timeout_s,
+        )
+        call["outputs"], call["files"], call["output"] = result.outputs, result.files, result.output_for_model
+        self.emit_tool_delta(
+            step_id,
+            {"index": index, "type": "code_interpreter", "code_interpreter": {"outputs": result.outputs}},
+        )
 
     def _search(self, snap: _RunSnapshot, arguments: str, turn: int) -> tuple[list[dict], str]:
         assert snap.file_search is not None
@@ -689,6 +746,20 @@ def _next_turn(steps: list[RunStep]) -> int:
     return sum(1 for st in steps for c in st.tool_calls or () if c.get("turn") is not None)
 
 
+def _code_outputs(steps: list[RunStep]) -> tuple[dict[str, str], list[str]]:
+    """The files code_interpreter wrote in the run (sandbox link -> file id), and the images it
+    showed since the run's last message (which the next message carries)."""
+    files: dict[str, str] = {}
+    images: list[str] = []
+    for st in steps:
+        if st.type == "message_creation":
+            images = []
+        for call in st.tool_calls or ():
+            files.update(call.get("files") or {})
+            images += [o["image"]["file_id"] for o in call.get("outputs") or () if o["type"] == "image"]
+    return files, images
+
+
 def _sources(steps: list[RunStep]) -> dict[tuple[int, int], Source]:
     sources: dict[tuple[int, int], Source] = {}
     for st in steps:
@@ -718,9 +789,11 @@ class _RunSnapshot:
     truncation: dict
     file_search: FileSearchConfig | None
     ranking_options: dict
+    code_interpreter: bool
+    code_file_ids: list[str]
 
     @classmethod
-    def of(cls, run: Run, stores: list[str]) -> _RunSnapshot:
+    def of(cls, run: Run, stores: list[str], code_files: list[str]) -> _RunSnapshot:
         fs_tool = next((t for t in run.tools or () if t["type"] == "file_search"), None)
         settings = (fs_tool or {}).get("file_search") or {}
         ranking = settings.get("ranking_options") or {"ranker": "auto", "score_threshold": 0.0}
@@ -752,6 +825,8 @@ class _RunSnapshot:
                 "ranker": ranking.get("ranker", "auto"),
                 "score_threshold": float(ranking.get("score_threshold", 0.0)),
             },
+            code_interpreter=any(t["type"] == CODE_INTERPRETER for t in run.tools or ()),
+            code_file_ids=code_files,
         )
 
     @property
@@ -760,6 +835,7 @@ class _RunSnapshot:
 
     def model_tools(self) -> list[dict]:
         out: list[dict] = [FILE_SEARCH_FUNCTION] if self.file_search is not None else []
+        out += [CODE_INTERPRETER_FUNCTION] if self.code_interpreter else []
         out += [
             {"type": "function", "function": t["function"]} for t in self.tools if t["type"] == "function"
         ]
@@ -769,8 +845,8 @@ class _RunSnapshot:
         choice = self.tool_choice
         if choice is None or isinstance(choice, str):
             return choice or "auto"
-        if choice.get("type") == "file_search":
-            return {"type": "function", "function": {"name": FILE_SEARCH}}
+        if choice.get("type") in (FILE_SEARCH, CODE_INTERPRETER):
+            return {"type": "function", "function": {"name": choice["type"]}}
         return {"type": "function", "function": {"name": choice["function"]["name"]}}
 
     def chat_response_format(self) -> dict | None:

@@ -95,6 +95,12 @@ def tool_call_object(call: dict[str, Any], *, with_content: bool) -> dict[str, A
             "type": "function",
             "function": {"name": call["name"], "arguments": call["arguments"], "output": call.get("output")},
         }
+    if call["type"] == "code_interpreter":
+        return {
+            "id": call["id"],
+            "type": "code_interpreter",
+            "code_interpreter": {"input": call.get("input", ""), "outputs": call.get("outputs") or []},
+        }
     results = []
     for r in call.get("results") or ():
         result: dict[str, Any] = {"file_id": r["file_id"], "file_name": r["filename"], "score": r["score"]}

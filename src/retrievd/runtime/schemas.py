@@ -65,7 +65,7 @@ class FileSearchTool(Strict):
 
 
 class CodeInterpreterTool(Strict):
-    """Parsed so that a request naming it gets a clear 'unsupported' error rather than a schema error."""
+    """Python in a sandbox of the thread's own (see retrievd.runtime.code_interpreter)."""
 
     type: Literal["code_interpreter"]
 

@@ -9,9 +9,11 @@ from sqlalchemy import select
 from retrievd.api import schemas as store_schemas
 from retrievd.errors import APIError, not_found
 from retrievd.runtime import schemas
+from retrievd.runtime.code_interpreter import CODE_INTERPRETER
 from retrievd.runtime.ids import sortable_id
 from retrievd.runtime.objects import assistant_object
 from retrievd.runtime.tools import FILE_SEARCH
+from retrievd.services.files import FileService
 from retrievd.services.vector_stores import VectorStoreService
 from retrievd.store.db import now
 from retrievd.store.pagination import Order, paginate
@@ -22,28 +24,17 @@ if TYPE_CHECKING:
 
     from retrievd.core import Core
 
-UNSUPPORTED_CODE_INTERPRETER = (
-    "The code_interpreter tool is not supported by this server; use file_search or function tools."
-)
-
-
-def unsupported(param: str) -> APIError:
-    return APIError(400, UNSUPPORTED_CODE_INTERPRETER, param=param, code="unsupported_tool")
-
-
 def tools_json(tools: list[Any] | None, param: str = "tools") -> list[dict[str, Any]]:
-    """Validated tools as stored and shown; code_interpreter gets a clear 'unsupported' error."""
+    """Validated tools as stored and shown (function names may not take a built-in tool's)."""
     out = []
     names: set[str] = set()
     for i, tool in enumerate(tools or ()):
-        if isinstance(tool, schemas.CodeInterpreterTool):
-            raise unsupported(f"{param}[{i}].type")
         if isinstance(tool, schemas.FunctionTool):
             name = tool.function.name
-            if name == FILE_SEARCH:
+            if name in (FILE_SEARCH, CODE_INTERPRETER):
                 raise APIError(
                     400,
-                    f"The function name '{FILE_SEARCH}' is reserved for the file_search tool.",
+                    f"The function name '{name}' is reserved for the {name} tool.",
                     param=f"{param}[{i}].function.name",
                 )
             if name in names:
@@ -56,12 +47,16 @@ def tools_json(tools: list[Any] | None, param: str = "tools") -> list[dict[str, 
 def resolve_tool_resources(
     core: Core, project_id: str, resources: schemas.ToolResources | None
 ) -> dict[str, Any] | None:
-    """tool_resources as stored: file_search.vector_stores (the helper) becomes a new store's id."""
+    """tool_resources as stored: file_search.vector_stores (the helper) becomes a new store's id;
+    code_interpreter.file_ids must name files of the project."""
     if resources is None:
         return None
     out: dict[str, Any] = {}
-    if resources.code_interpreter is not None and resources.code_interpreter.file_ids:
-        raise unsupported("tool_resources.code_interpreter")
+    if resources.code_interpreter is not None:
+        ids = resources.code_interpreter.file_ids or []
+        for file_id in ids:
+            FileService(core).get(project_id, file_id)  # 404 for an unknown file
+        out["code_interpreter"] = {"file_ids": ids}
     fs = resources.file_search
     if fs is not None:
         stores = VectorStoreService(core)
@@ -86,6 +81,10 @@ def resolve_tool_resources(
 
 def store_ids(tool_resources: dict[str, Any] | None) -> list[str]:
     return list(((tool_resources or {}).get("file_search") or {}).get("vector_store_ids") or [])
+
+
+def code_file_ids(tool_resources: dict[str, Any] | None) -> list[str]:
+    return list(((tool_resources or {}).get("code_interpreter") or {}).get("file_ids") or [])
 
 
 def response_format_json(value: Any) -> Any:

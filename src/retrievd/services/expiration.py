@@ -116,6 +116,7 @@ class ExpirationScheduler:
         next_blob_sweep = 0.0
         while True:
             self._sweep_expired()
+            self.core.containers.close_idle()
             if time.monotonic() >= next_blob_sweep:
                 next_blob_sweep = time.monotonic() + BLOB_SWEEP_INTERVAL_S
                 self._sweep_blobs()

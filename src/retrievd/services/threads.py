@@ -18,7 +18,8 @@ from retrievd.errors import APIError, not_found
 from retrievd.runtime import schemas
 from retrievd.runtime.ids import sortable_id
 from retrievd.runtime.objects import message_object, thread_object
-from retrievd.services.assistants import resolve_tool_resources, store_ids, unsupported
+from retrievd.services.assistants import resolve_tool_resources, store_ids
+from retrievd.services.files import FileService
 from retrievd.services.vector_stores import VectorStoreService
 from retrievd.store.db import now
 from retrievd.store.pagination import Order, paginate
@@ -139,11 +140,12 @@ class MessageService:
         self.core = core
 
     def _attach(self, project_id: str, thread_id: str, attachments: list[schemas.Attachment]) -> None:
+        """file_search attachments join the thread's store; code_interpreter ones are read by the run."""
         search_files = []
-        for i, attachment in enumerate(attachments):
+        for attachment in attachments:
             kinds = {t.type for t in attachment.tools}
             if "code_interpreter" in kinds:
-                raise unsupported(f"attachments[{i}].tools")
+                FileService(self.core).get(project_id, attachment.file_id)  # 404 for an unknown file
             if "file_search" in kinds:
                 search_files.append(attachment.file_id)
         if not search_files:

@@ -1,0 +1,188 @@
+"""code_interpreter through the official SDK: the scripted upstream (tests/fake_llm.py) writes real
+Python, the server runs it in a real sandbox with the assistant's CSV, and what it makes comes
+back as files: the chart as an image output and image_file content, the saved PNG as a file_path
+annotation, both downloadable through files.content. A sandbox that is killed gives the model an
+error output, and the server goes on.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+
+import openai
+import pytest
+from openai import AssistantEventHandler
+
+from tests.conftest import Server, start_server
+from tests.fake_llm import FakeLLM, Reply
+
+pytestmark = pytest.mark.filterwarnings("ignore:.*deprecated:DeprecationWarning")
+
+CSV = b"month,amount\njan,10\nfeb,20\nmar,60\n"
+CHART_CODE = (
+    "import pandas as pd, matplotlib.pyplot as plt\n"
+    "df = pd.read_csv('/mnt/data/sales.csv')\n"
+    "print(df['amount'].mean())\n"
+    "df.plot(x='month', y='amount')\n"
+    "plt.savefig('/mnt/data/chart.png')\n"
+)
+ANSWER = "The mean is 30.0; the chart is at sandbox:/mnt/data/chart.png."
+
+
+@pytest.fixture(scope="module")
+def llm() -> Iterator[FakeLLM]:
+    fake = FakeLLM()
+    yield fake
+    fake.close()
+
+
+@pytest.fixture(scope="module")
+def server(assets_ready: None, tmp_path_factory: pytest.TempPathFactory, llm: FakeLLM) -> Iterator[Server]:
+    yield from start_server(
+        tmp_path_factory.mktemp("data"),
+        upstream_base_url=llm.base_url,
+        upstream_api_key="sk-upstream",
+        model_map={"gpt-4o": "fake-model"},
+        code_interpreter_timeout_s=5.0,
+    )
+
+
+@pytest.fixture(autouse=True)
+def script(llm: FakeLLM) -> Iterator[FakeLLM]:
+    llm.reset()
+    yield llm
+    assert not llm.replies, "the model was asked fewer times than the test scripted"
+
+
+@pytest.fixture(scope="module")
+def analyst(client):  # type: ignore[no-untyped-def]
+    sales = client.files.create(file=("sales.csv", CSV), purpose="assistants")
+    return client.beta.assistants.create(
+        model="gpt-4o",
+        instructions="You analyse spreadsheets.",
+        tools=[{"type": "code_interpreter"}],
+        tool_resources={"code_interpreter": {"file_ids": [sales.id]}},
+    )
+
+
+def code_call(code: str) -> Reply:
+    return Reply(tool_calls=[("code_interpreter", json.dumps({"code": code}))])
+
+
+def run_on_thread(client, assistant_id: str, question: str):  # type: ignore[no-untyped-def]
+    return client.beta.threads.create_and_run_poll(
+        assistant_id=assistant_id,
+        thread={"messages": [{"role": "user", "content": question}]},
+        poll_interval_ms=50,
+    )
+
+
+def test_an_assistant_computes_a_mean_and_draws_a_chart_from_its_csv(client, analyst, script) -> None:  # type: ignore[no-untyped-def]
+    script.push(code_call(CHART_CODE), Reply(text=ANSWER))
+    run = run_on_thread(client, analyst.id, "Mean amount, and a chart?")
+    assert run.status == "completed", run.last_error
+
+    offered = [t["function"]["name"] for t in script.requests[0]["tools"]]
+    assert offered == ["code_interpreter"]
+    told = json.loads(script.requests[1]["messages"][-1]["content"])
+    assert told["logs"] == "30.0\n" and told["files"] == ["sandbox:/mnt/data/chart.png"]
+
+    steps = client.beta.threads.runs.steps.list(run.id, thread_id=run.thread_id, order="asc").data
+    assert [s.type for s in steps] == ["tool_calls", "message_creation"]
+    (call,) = steps[0].step_details.tool_calls
+    assert call.type == "code_interpreter" and call.code_interpreter.input == CHART_CODE
+    logs, image = call.code_interpreter.outputs
+    assert (logs.type, logs.logs) == ("logs", "30.0\n")
+    assert image.type == "image"
+    assert client.files.content(image.image.file_id).content.startswith(b"\x89PNG")
+
+    (message,) = client.beta.threads.messages.list(run.thread_id, run_id=run.id).data
+    shown, text = message.content
+    assert shown.type == "image_file" and shown.image_file.file_id == image.image.file_id
+    assert text.text.value == ANSWER
+    (annotation,) = text.text.annotations
+    assert annotation.type == "file_path" and annotation.text == "sandbox:/mnt/data/chart.png"
+    assert ANSWER[annotation.start_index : annotation.end_index] == annotation.text
+    chart = client.files.retrieve(annotation.file_path.file_id)
+    assert (chart.filename, chart.purpose) == ("chart.png", "assistants_output")
+    assert client.files.content(chart.id).content.startswith(b"\x89PNG")
+
+
+def test_a_message_attachment_reaches_the_sandbox_and_state_is_kept_in_the_thread(client, script) -> None:  # type: ignore[no-untyped-def]
+    assistant = client.beta.assistants.create(model="gpt-4o", tools=[{"type": "code_interpreter"}])
+    notes = client.files.create(file=("notes.txt", b"three words here"), purpose="assistants")
+    thread = client.beta.threads.create(
+        messages=[
+            {
+                "role": "user",
+                "content": "Count the words.",
+                "attachments": [{"file_id": notes.id, "tools": [{"type": "code_interpreter"}]}],
+            }
+        ]
+    )
+    script.push(code_call("n = len(open('notes.txt').read().split())\nn"), Reply(text="3 words."))
+    run = client.beta.threads.runs.create_and_poll(
+        thread_id=thread.id, assistant_id=assistant.id, poll_interval_ms=50
+    )
+    assert run.status == "completed"
+    client.beta.threads.messages.create(thread.id, role="user", content="Doubled?")
+    script.push(code_call("n * 2"), Reply(text="6."))
+    run = client.beta.threads.runs.create_and_poll(
+        thread_id=thread.id, assistant_id=assistant.id, poll_interval_ms=50
+    )
+    steps = client.beta.threads.runs.steps.list(run.id, thread_id=thread.id, order="asc").data
+    assert steps[0].step_details.tool_calls[0].code_interpreter.outputs[0].logs == "6\n"
+
+
+class StepRecorder(AssistantEventHandler):
+    def __init__(self) -> None:
+        super().__init__()
+        self.deltas: list = []
+
+    def on_tool_call_delta(self, delta, snapshot) -> None:  # type: ignore[no-untyped-def]
+        self.deltas.append(delta)
+
+
+def test_streaming_sends_the_code_and_its_outputs_as_step_deltas(client, analyst, script) -> None:  # type: ignore[no-untyped-def]
+    script.push(code_call("print(2 + 2)"), Reply(text="4."))
+    thread = client.beta.threads.create(messages=[{"role": "user", "content": "2 + 2?"}])
+    recorder = StepRecorder()
+    with client.beta.threads.runs.stream(
+        thread_id=thread.id, assistant_id=analyst.id, event_handler=recorder
+    ) as stream:
+        stream.until_done()
+        assert stream.get_final_run().status == "completed"
+    assert all(d.type == "code_interpreter" for d in recorder.deltas)
+    inputs = "".join(d.code_interpreter.input or "" for d in recorder.deltas)
+    outputs = [o for d in recorder.deltas for o in d.code_interpreter.outputs or ()]
+    assert inputs == "print(2 + 2)"
+    assert [(o.type, o.logs) for o in outputs] == [("logs", "4\n")]
+
+
+def test_an_infinite_loop_is_killed_and_the_model_reads_why(client, analyst, script) -> None:  # type: ignore[no-untyped-def]
+    script.push(code_call("while True:\n    pass"), Reply(text="That took too long."))
+    run = run_on_thread(client, analyst.id, "Loop forever.")
+    assert run.status == "completed"
+    told = json.loads(script.requests[1]["messages"][-1]["content"])
+    assert "error" in told and "timed out" in told["logs"]
+    script.push(code_call("print('alive')"), Reply(text="ok"))
+    run = run_on_thread(client, analyst.id, "Still there?")
+    steps = client.beta.threads.runs.steps.list(run.id, thread_id=run.thread_id, order="asc").data
+    assert steps[0].step_details.tool_calls[0].code_interpreter.outputs[0].logs == "alive\n"
+
+
+def test_tool_resources_must_name_existing_files_and_the_function_name_is_reserved(client) -> None:  # type: ignore[no-untyped-def]
+    with pytest.raises(openai.NotFoundError):
+        client.beta.assistants.create(
+            model="gpt-4o",
+            tools=[{"type": "code_interpreter"}],
+            tool_resources={"code_interpreter": {"file_ids": ["file-nope"]}},
+        )
+    function = {
+        "type": "function",
+        "function": {"name": "code_interpreter", "parameters": {"type": "object"}},
+    }
+    with pytest.raises(openai.BadRequestError) as e:
+        client.beta.assistants.create(model="gpt-4o", tools=[function])
+    assert "reserved" in e.value.message
