@@ -186,3 +186,90 @@ def test_tool_resources_must_name_existing_files_and_the_function_name_is_reserv
     with pytest.raises(openai.BadRequestError) as e:
         client.beta.assistants.create(model="gpt-4o", tools=[function])
     assert "reserved" in e.value.message
+
+
+# --- Responses and the Containers API -------------------------------------------------------------
+
+
+def test_a_response_computes_the_mean_and_draws_the_chart_in_an_auto_container(client, script) -> None:  # type: ignore[no-untyped-def]
+    sales = client.files.create(file=("sales.csv", CSV), purpose="user_data")
+    script.push(code_call(CHART_CODE), Reply(text=ANSWER))
+    response = client.responses.create(
+        model="gpt-4o",
+        input="Mean amount, and a chart?",
+        tools=[{"type": "code_interpreter", "container": {"type": "auto", "file_ids": [sales.id]}}],
+        include=["code_interpreter_call.outputs"],
+    )
+    assert response.status == "completed", response.error
+    call, message = response.output
+    assert call.type == "code_interpreter_call" and call.status == "completed"
+    assert call.code == CHART_CODE
+    logs, image = call.outputs
+    assert (logs.type, logs.logs) == ("logs", "30.0\n")
+    assert image.type == "image" and image.url.startswith("data:image/png;base64,")
+    assert response.output_text == ANSWER
+    (citation,) = message.content[0].annotations
+    assert citation.type == "container_file_citation" and citation.container_id == call.container_id
+    assert (citation.filename, ANSWER[citation.start_index : citation.end_index]) == (
+        "chart.png",
+        "sandbox:/mnt/data/chart.png",
+    )
+    chart = client.containers.files.content.retrieve(citation.file_id, container_id=call.container_id)
+    assert chart.content.startswith(b"\x89PNG")
+
+    paths = {f.path: f.source for f in client.containers.files.list(call.container_id)}
+    assert paths == {"/mnt/data/sales.csv": "user", "/mnt/data/chart.png": "assistant"}
+
+
+def test_the_containers_api_and_a_response_in_an_explicit_container(client, script) -> None:  # type: ignore[no-untyped-def]
+    container = client.containers.create(
+        name="analysis", expires_after={"anchor": "last_active_at", "minutes": 5}
+    )
+    assert (container.status, container.expires_after.minutes) == ("running", 5)
+    uploaded = client.containers.files.create(container.id, file=("numbers.txt", b"1 2 3 4"))
+    assert (uploaded.path, uploaded.bytes, uploaded.source) == ("/mnt/data/numbers.txt", 7, "user")
+    assert client.containers.files.retrieve(uploaded.id, container_id=container.id).id == uploaded.id
+    assert container.id in [c.id for c in client.containers.list(name="analysis")]
+
+    script.push(code_call("sum(map(int, open('numbers.txt').read().split()))"), Reply(text="10."))
+    response = client.responses.create(
+        model="gpt-4o",
+        input="Sum them.",
+        tools=[{"type": "code_interpreter", "container": container.id}],
+    )
+    assert response.output[0].container_id == container.id
+    assert response.output[0].outputs is None  # shown only when included
+    included = client.responses.retrieve(response.id, include=["code_interpreter_call.outputs"])
+    assert included.output[0].outputs[0].logs == "10\n"
+
+    client.containers.files.delete(uploaded.id, container_id=container.id)
+    assert client.containers.files.list(container.id).data == []
+    client.containers.delete(container.id)
+    with pytest.raises(openai.NotFoundError):
+        client.containers.retrieve(container.id)
+    with pytest.raises(openai.NotFoundError):
+        client.responses.create(
+            model="gpt-4o", input="Hi", tools=[{"type": "code_interpreter", "container": container.id}]
+        )
+
+
+def test_an_idle_container_expires_and_its_sandbox_and_files_are_cleaned(client, server) -> None:  # type: ignore[no-untyped-def]
+    from retrievd.services.containers import ContainerService
+    from retrievd.store.runtime_models import Container
+
+    container = client.containers.create(name="idle")
+    client.containers.files.create(container.id, file=("a.txt", b"a"))
+    core = server.core
+    with core.db.session() as s:
+        project_id = s.get(Container, container.id).project_id
+    assert ContainerService(core).run(project_id, container.id, "print(1)").outputs == [
+        {"type": "logs", "logs": "1\n"}
+    ]
+    workdir = core.containers.root / container.id
+    assert workdir.is_dir()
+    with core.db.session() as s:
+        s.get(Container, container.id).last_active_at -= 21 * 60
+    assert ContainerService(core).expire_idle() == [container.id]
+    assert client.containers.retrieve(container.id).status == "expired"
+    assert client.containers.files.list(container.id).data == []
+    assert not workdir.exists()

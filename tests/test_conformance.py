@@ -464,6 +464,31 @@ def _delete_item(w: World) -> httpx.Response:
 
 scenario("delete", "/conversations/{conversation_id}/items/{item_id}")(_delete_item)
 
+# Containers
+scenario("post", "/containers")(lambda w: w.call("POST", "/containers", {"name": "c", "file_ids": [w.file]}))
+scenario("get", "/containers")(lambda w: w.call("GET", "/containers", limit=2))
+scenario("get", "/containers/{container_id}")(lambda w: w.call("GET", f"/containers/{w.container}"))
+scenario("delete", "/containers/{container_id}")(
+    lambda w: w.call("DELETE", f"/containers/{w.created('POST', '/containers', {'name': 'd'})['id']}")
+)
+scenario("post", "/containers/{container_id}/files")(
+    lambda w: w.call("POST", f"/containers/{w.container}/files", {"file_id": w.file})
+)
+scenario("get", "/containers/{container_id}/files")(lambda w: w.call("GET", f"/containers/{w.container}/files"))
+scenario("get", "/containers/{container_id}/files/{file_id}")(
+    lambda w: w.call("GET", f"/containers/{w.container}/files/{w.container_file}")
+)
+scenario("get", "/containers/{container_id}/files/{file_id}/content")(
+    lambda w: w.call("GET", f"/containers/{w.container}/files/{w.container_file}/content")
+)
+scenario("delete", "/containers/{container_id}/files/{file_id}")(
+    lambda w: w.call(
+        "DELETE",
+        f"/containers/{w.container}/files/"
+        + w.created("POST", f"/containers/{w.container}/files", {"file_id": w.file})["id"],
+    )
+)
+
 
 # --- fixtures -------------------------------------------------------------------------------------
 
@@ -512,6 +537,11 @@ def world(server: Server, operations: set[tuple[str, str]]) -> Iterator[World]:
         if ("post", "/responses") in operations:
             w.ids["response"] = w.created(
                 "POST", "/responses", {"model": "gpt-4o", "input": QUESTION, "tools": RESPONSE_TOOLS(w)}
+            )["id"]
+        if ("post", "/containers") in operations:
+            w.ids["container"] = w.created("POST", "/containers", {"name": "world"})["id"]
+            w.ids["container_file"] = w.created(
+                "POST", f"/containers/{w.container}/files", {"file_id": w.file}
             )["id"]
         if ("post", "/conversations") in operations:
             conversation = w.created("POST", "/conversations", {"items": [CONVERSATION_ITEM]})

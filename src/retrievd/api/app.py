@@ -14,6 +14,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from retrievd import __version__
 from retrievd.api import (
     assistants,
+    containers,
     conversations,
     eval_runs,
     files,
@@ -128,6 +129,7 @@ def create_app(core: Core, *, start_workers: bool = True) -> FastAPI:
         assistants.router,
         threads.router,
         responses.router,
+        containers.router,
         conversations.router,
         eval_runs.router,
     ):

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import delete, func, select
 
+from retrievd.errors import APIError
 from retrievd.retrieval.search import SearchOptions
 from retrievd.runtime import tokens
 from retrievd.runtime.citations import CitationStream, Source
@@ -23,6 +24,8 @@ from retrievd.runtime.code_interpreter import (
     CODE_INTERPRETER,
     CODE_INTERPRETER_FUNCTION,
     CODE_INTERPRETER_GUIDE,
+    FileKeeper,
+    file_inputs,
     file_path_annotations,
     parse_code,
 )
@@ -568,13 +571,18 @@ class AssistantRunDriver:
             step_id,
             {"index": index, "type": "code_interpreter", "code_interpreter": {"input": call["input"]}},
         )
+        try:
+            inputs = file_inputs(self.core, snap.project_id, snap.code_file_ids)
+        except APIError as e:  # a file deleted since it was attached
+            call["outputs"], call["files"] = [], {}
+            call["output"] = error_for_model(e.message)
+            return
         result = self.core.containers.run(
-            self.core,
-            snap.project_id,
             snap.thread_id,
-            snap.code_file_ids,
+            inputs,
             call["input"],
             self.settings.code_interpreter_timeout_s,
+            FileKeeper(self.core, snap.project_id),
         )
         call["outputs"], call["files"], call["output"] = result.outputs, result.files, result.output_for_model
         self.emit_tool_delta(

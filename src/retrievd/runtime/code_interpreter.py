@@ -18,9 +18,9 @@ import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
-from retrievd.runtime.sandbox import MOUNT_DATA, Sandbox, SandboxLimits, SandboxUnavailable
+from retrievd.runtime.sandbox import MOUNT_DATA, ExecResult, Sandbox, SandboxLimits, SandboxUnavailable
 
 if TYPE_CHECKING:
     from retrievd.core import Core
@@ -73,6 +73,51 @@ def parse_code(arguments: str) -> str:
     return code if isinstance(code, str) else ""
 
 
+@dataclass(frozen=True)
+class InputFile:
+    """A file to put in /mnt/data before the code runs (once per sandbox): its id, name and bytes' path."""
+
+    id: str
+    name: str
+    path: Path
+
+
+class OutputKeeper(Protocol):
+    """Where a call's products go: Assistants keep them as files, containers as container files."""
+
+    def file(self, name: str, data: bytes) -> str:
+        """Keep a file the code wrote; its id."""
+        ...
+
+    def image(self, data: bytes) -> dict[str, Any]:
+        """Keep a figure (PNG); the call's output entry for it."""
+        ...
+
+
+class FileKeeper:
+    """Products as Files API files of purpose `assistants_output` (Assistants v2)."""
+
+    def __init__(self, core: Core, project_id: str) -> None:
+        from retrievd.services.files import FileService
+
+        self.files = FileService(core)
+        self.project_id = project_id
+
+    def file(self, name: str, data: bytes) -> str:
+        return self.files.create(self.project_id, io.BytesIO(data), name, OUTPUT_PURPOSE).id
+
+    def image(self, data: bytes) -> dict[str, Any]:
+        return {"type": "image", "image": {"file_id": self.file("image.png", data)}}
+
+
+def file_inputs(core: Core, project_id: str, file_ids: list[str]) -> list[InputFile]:
+    """Files API files as inputs (404 for one that is gone)."""
+    from retrievd.services.files import FileService
+
+    rows = [FileService(core).get(project_id, file_id) for file_id in file_ids]
+    return [InputFile(row.id, row.filename, core.blobs.path(row.id)) for row in rows]
+
+
 @dataclass
 class _Container:
     sandbox: Sandbox
@@ -101,22 +146,28 @@ class Containers:
             return container
 
     def run(
-        self, core: Core, project_id: str, key: str, file_ids: list[str], code: str, timeout_s: float
+        self, key: str, inputs: list[InputFile], code: str, timeout_s: float, keep: OutputKeeper
     ) -> CodeResult:
+        """Run code in the container `key` (its sandbox made on first use) with `inputs` in /mnt/data."""
         try:
             container = self._get(key)
         except SandboxUnavailable as e:
-            return _failed(f"code_interpreter is not available on this server: {e}")
+            return failed(f"code_interpreter is not available on this server: {e}")
         with container.lock:
             try:
-                _load_files(core, project_id, container, file_ids)
+                for item in inputs:
+                    if item.id not in container.loaded:
+                        container.sandbox.write_file(item.name, item.path.read_bytes())
+                        container.loaded.add(item.id)
                 result = container.sandbox.run(code, timeout_s=timeout_s)
             except Exception as e:  # the sandbox could not start: the model is told, the server goes on
                 log.warning("code_interpreter failed in container %s: %s", key, e)
                 self.close(key)
-                return _failed(f"The sandbox failed: {e}")
+                return failed(f"The sandbox failed: {e}")
             container.last_used = time.monotonic()
-            return _store_outputs(core, project_id, container.sandbox, result)
+            kept = _keep_outputs(container, result, keep)
+            container.loaded.update(kept.files.values())  # in /mnt/data already
+            return kept
 
     def close(self, key: str) -> None:
         with self._lock:
@@ -136,27 +187,11 @@ class Containers:
             self.close(key)
 
 
-def _load_files(core: Core, project_id: str, container: _Container, file_ids: list[str]) -> None:
-    from retrievd.services.files import FileService
-
-    files = FileService(core)
-    for file_id in file_ids:
-        if file_id in container.loaded:
-            continue
-        row = files.get(project_id, file_id)
-        container.sandbox.write_file(row.filename, core.blobs.path(row.id).read_bytes())
-        container.loaded.add(file_id)
-
-
-def _store_outputs(core: Core, project_id: str, sandbox: Sandbox, result: Any) -> CodeResult:
-    from retrievd.services.files import FileService
-
-    files = FileService(core)
+def _keep_outputs(container: _Container, result: ExecResult, keep: OutputKeeper) -> CodeResult:
+    sandbox = container.sandbox
     logs = result.stdout + result.stderr
     outputs: list[dict[str, Any]] = [{"type": "logs", "logs": logs}] if logs else []
-    for image in result.images:
-        row = files.create(project_id, io.BytesIO(image.read_bytes()), image.name, OUTPUT_PURPOSE)
-        outputs.append({"type": "image", "image": {"file_id": row.id}})
+    outputs += [keep.image(image.read_bytes()) for image in result.images]
     written: dict[str, str] = {}
     for path in result.new_files:
         name = path.relative_to(sandbox.workdir).as_posix()
@@ -164,16 +199,14 @@ def _store_outputs(core: Core, project_id: str, sandbox: Sandbox, result: Any) -
             data = sandbox.read_file(name)
         except (OSError, ValueError):
             continue  # replaced by a symlink or removed: not a file to hand back
-        written[SANDBOX_PREFIX + name] = files.create(
-            project_id, io.BytesIO(data), path.name, OUTPUT_PURPOSE
-        ).id
+        written[SANDBOX_PREFIX + name] = keep.file(name, data)
     told: dict[str, Any] = {"logs": logs, "files": sorted(written), "images_shown": len(result.images)}
     if result.exit_code is None:
         told["error"] = "The sandbox was killed (see logs); its variables are lost, its files kept."
     return CodeResult(outputs, written, json.dumps(told, ensure_ascii=False))
 
 
-def _failed(message: str) -> CodeResult:
+def failed(message: str) -> CodeResult:
     return CodeResult([{"type": "logs", "logs": message}], {}, json.dumps({"error": message}))
 
 

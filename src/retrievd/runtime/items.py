@@ -17,6 +17,7 @@ from sqlalchemy.orm import Session
 
 from retrievd.errors import invalid
 from retrievd.runtime.citations import Source
+from retrievd.runtime.code_interpreter import CODE_INTERPRETER
 from retrievd.runtime.ids import sortable_id
 from retrievd.runtime.tools import FILE_SEARCH, Passage, error_for_model, output_for_model
 from retrievd.store.runtime_models import ConversationItem
@@ -149,6 +150,11 @@ class ChatContext:
             if self.open_calls.pop(item["call_id"], None) is None:
                 raise invalid(f"No function call found for call_id '{item['call_id']}'.", param="input")
             self._tool_message(item["call_id"], item["output"])
+        elif kind == "code_interpreter_call":
+            self._call(item["id"], CODE_INTERPRETER, json.dumps({"code": item.get("code") or ""}))
+            self._tool_message(
+                item["id"], item.get("model_output") or json.dumps({"outputs": item.get("outputs")})
+            )
         elif kind == "file_search_call":
             turn = self.searches
             self.searches += 1

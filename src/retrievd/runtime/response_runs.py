@@ -18,6 +18,13 @@ from retrievd.retrieval import fusion
 from retrievd.retrieval.search import SearchOptions
 from retrievd.runtime import tokens
 from retrievd.runtime.citations import CitationStream, Source
+from retrievd.runtime.code_interpreter import (
+    CODE_INTERPRETER,
+    CODE_INTERPRETER_FUNCTION,
+    CODE_INTERPRETER_GUIDE,
+    file_path_annotations,
+    parse_code,
+)
 from retrievd.runtime.executor import MAX_CLAIMS, Emit
 from retrievd.runtime.ids import sortable_id
 from retrievd.runtime.items import ChatContext, append_items, conversation_items
@@ -44,6 +51,7 @@ if TYPE_CHECKING:
 log = logging.getLogger("retrievd.runtime")
 
 RESULTS_INCLUDE = "file_search_call.results"
+OUTPUTS_INCLUDE = "code_interpreter_call.outputs"
 TERMINAL = ("completed", "incomplete", "failed", "cancelled")
 DEFAULT_MAX_RESULTS = 10
 COMPLETION_RESERVE = 4096
@@ -65,6 +73,9 @@ class _Cancelled(Exception):
 
 
 def wire_item(item: dict[str, Any], include: list[str]) -> dict[str, Any]:
+    if item["type"] == "code_interpreter_call":  # what the model was told, and the files map, stay here
+        outputs = item.get("outputs") if OUTPUTS_INCLUDE in include else None
+        return {k: item[k] for k in ("id", "type", "status", "container_id", "code")} | {"outputs": outputs}
     if item["type"] != "file_search_call":
         return item
     results = None
@@ -227,7 +238,8 @@ class _OutputWriter:
         part = {
             "type": "output_text",
             "text": self.citations.text,
-            "annotations": [c.responses() for c in self.citations.citations],
+            "annotations": [c.responses() for c in self.citations.citations]
+            + _container_file_citations(self.citations.text, d.row.output),
             "logprobs": [],
         }
         item["content"] = [part]
@@ -260,6 +272,15 @@ class _OutputWriter:
                     "queries": [],
                     "results": None,
                 }
+            elif call.name == CODE_INTERPRETER and d.container_id is not None:
+                item = {
+                    "id": sortable_id("ci_"),
+                    "type": "code_interpreter_call",
+                    "status": "in_progress",
+                    "container_id": d.container_id,
+                    "code": "",
+                    "outputs": None,
+                }
             else:
                 item = {
                     "id": sortable_id("fc_"),
@@ -272,9 +293,9 @@ class _OutputWriter:
             self.calls[index] = (item, call)
             d.row.output.append(item)
             d.event("response.output_item.added", output_index=self._index(item), item=wire_item(item, []))
-            if item["type"] == "file_search_call":
+            if item["type"] in ("file_search_call", "code_interpreter_call"):
                 d.event(
-                    "response.file_search_call.in_progress",
+                    f"response.{item['type']}.in_progress",
                     output_index=self._index(item),
                     item_id=item["id"],
                 )
@@ -296,6 +317,9 @@ class ResponseDriver:
         self.sequence = 0
         self.stored = bool(row.params.get("store", True))
         self.include = row.params.get("include") or []
+        self.container_id = next(
+            (t["container"] for t in row.params.get("tools") or () if t["type"] == "code_interpreter"), None
+        )
 
     def event(self, kind: str, **fields: Any) -> None:
         self._emit(kind, {"type": kind, **fields, "sequence_number": self.sequence})
@@ -442,6 +466,7 @@ class ResponseDriver:
     ) -> ChatRequest | None:
         p = self.row.params
         tools = ([FILE_SEARCH_FUNCTION] if config is not None else []) + functions
+        tools += [CODE_INTERPRETER_FUNCTION] if self.container_id is not None else []
         remaining = None
         if p.get("max_output_tokens") is not None:
             remaining = p["max_output_tokens"] - used.completion_tokens
@@ -449,8 +474,12 @@ class ResponseDriver:
                 self._end("incomplete", incomplete_details={"reason": "max_output_tokens"})
                 return None
         system = p.get("instructions") or ""
-        if config is not None:
-            system = f"{system}\n\n{CITATION_GUIDE}" if system else CITATION_GUIDE
+        for guide in (
+            CITATION_GUIDE if config is not None else None,
+            CODE_INTERPRETER_GUIDE if self.container_id is not None else None,
+        ):
+            if guide:
+                system = f"{system}\n\n{guide}" if system else guide
         head = [{"role": "system", "content": system}] if system else []
         window = model.provider.context_tokens
         budget = (
@@ -501,6 +530,8 @@ class ResponseDriver:
                     name=item["name"],
                     arguments=item["arguments"],
                 )
+            elif item["type"] == "code_interpreter_call":
+                self._run_code(item, call.arguments, output_index)
             else:
                 self.event(
                     "response.file_search_call.searching", output_index=output_index, item_id=item["id"]
@@ -515,6 +546,23 @@ class ResponseDriver:
             )
             self.save()
         return waiting
+
+    def _run_code(self, item: dict[str, Any], arguments: str, output_index: int) -> None:
+        from retrievd.services.containers import ContainerService
+
+        item["code"] = parse_code(arguments)
+        fields = {"output_index": output_index, "item_id": item["id"]}
+        self.event("response.code_interpreter_call_code.delta", **fields, delta=item["code"])
+        self.event("response.code_interpreter_call_code.done", **fields, code=item["code"])
+        self.event("response.code_interpreter_call.interpreting", **fields)
+        result = ContainerService(self.core).run(self.row.project_id, item["container_id"], item["code"])
+        item["outputs"], item["files"], item["model_output"] = (
+            result.outputs,
+            result.files,
+            result.output_for_model,
+        )
+        item["status"] = "completed"
+        self.event("response.code_interpreter_call.completed", **fields)
 
     def _search(
         self, item: dict[str, Any], arguments: str, config: FileSearchConfig | None, turn: int
@@ -574,6 +622,27 @@ class ResponseDriver:
 
     def fail(self, code: str, message: str) -> None:
         self._end("failed", error={"code": code, "message": message})
+
+
+def _container_file_citations(text: str, output: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """`container_file_citation` annotations for the text's sandbox links to files the code wrote."""
+    where = {
+        link: (item["container_id"], file_id)
+        for item in output
+        if item["type"] == "code_interpreter_call"
+        for link, file_id in (item.get("files") or {}).items()
+    }
+    return [
+        {
+            "type": "container_file_citation",
+            "container_id": where[a["text"]][0],
+            "file_id": a["file_path"]["file_id"],
+            "filename": a["text"].rsplit("/", 1)[-1],
+            "start_index": a["start_index"],
+            "end_index": a["end_index"],
+        }
+        for a in file_path_annotations(text, {link: file_id for link, (_, file_id) in where.items()})
+    ]
 
 
 def _chat_tool_choice(choice: Any) -> Any:

@@ -116,7 +116,7 @@ class ExpirationScheduler:
         next_blob_sweep = 0.0
         while True:
             self._sweep_expired()
-            self.core.containers.close_idle()
+            self._sweep_containers()
             if time.monotonic() >= next_blob_sweep:
                 next_blob_sweep = time.monotonic() + BLOB_SWEEP_INTERVAL_S
                 self._sweep_blobs()
@@ -131,6 +131,17 @@ class ExpirationScheduler:
             return
         if done.expired_stores or done.deleted_files:
             log.info("expired %d stores, deleted %d files", len(done.expired_stores), len(done.deleted_files))
+
+    def _sweep_containers(self) -> None:
+        """Close idle sandboxes, and expire containers past their expires_after."""
+        from retrievd.services.containers import ContainerService
+
+        try:
+            self.core.containers.close_idle()
+            if expired := ContainerService(self.core).expire_idle():
+                log.info("expired %d containers", len(expired))
+        except Exception:  # the database may be briefly unavailable; the next sweep catches up
+            log.exception("container sweep failed")
 
     def _sweep_blobs(self) -> None:
         from retrievd.services.files import FileService

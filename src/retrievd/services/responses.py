@@ -17,6 +17,7 @@ from retrievd.runtime.executor import RESPONSE_JOB, Event, RuntimeExecutor
 from retrievd.runtime.ids import sortable_id
 from retrievd.runtime.items import ChatContext, normalize_input
 from retrievd.runtime.response_runs import ResponseDriver, history, response_object, wire_item
+from retrievd.services.containers import ContainerService, CreateContainerRequest
 from retrievd.services.vector_stores import VectorStoreService
 from retrievd.store.db import now
 from retrievd.store.runtime_models import Conversation, StoredResponse
@@ -30,6 +31,11 @@ if TYPE_CHECKING:
 def _tool_json(core: Core, project_id: str, tool: dict[str, Any], i: int) -> dict[str, Any]:
     kind = tool.get("type") if isinstance(tool, dict) else None
     param = f"tools[{i}]"
+    if kind == "code_interpreter":
+        return {
+            "type": "code_interpreter",
+            "container": _container_id(core, project_id, tool.get("container"), param),
+        }
     try:
         if kind == "file_search":
             fs = schemas.ResponsesFileSearchTool.model_validate(tool)
@@ -45,7 +51,8 @@ def _tool_json(core: Core, project_id: str, tool: dict[str, Any], i: int) -> dic
         else:
             raise APIError(
                 400,
-                f"Tools of type {kind!r} are not supported by this server; use file_search or function tools.",
+                f"Tools of type {kind!r} are not supported by this server; use file_search, "
+                "code_interpreter or function tools.",
                 param=f"{param}.type",
                 code="unsupported_tool",
             )
@@ -64,6 +71,30 @@ def _tool_json(core: Core, project_id: str, tool: dict[str, Any], i: int) -> dic
         "ranking_options": ranking.model_dump(exclude_none=True),
         "filters": fs.filters.model_dump() if fs.filters is not None else None,
     }
+
+
+def _container_id(core: Core, project_id: str, container: Any, param: str) -> str:
+    """A code_interpreter tool's container: an existing one by id, or (`{"type": "auto"}`) a new one."""
+    service = ContainerService(core)
+    if isinstance(container, str):
+        service.get(project_id, container)  # 404 for an unknown container
+        return container
+    if not isinstance(container, dict) or container.get("type") != "auto":
+        raise invalid(
+            'A code_interpreter tool needs \'container\': a container id or {"type": "auto"}.',
+            param=f"{param}.container",
+        )
+    try:
+        req = CreateContainerRequest(
+            name="code_interpreter (auto)",
+            file_ids=container.get("file_ids"),
+            memory_limit=container.get("memory_limit"),
+        )
+    except ValidationError as e:
+        raise invalid(
+            f"Invalid value for '{param}.container': {e.errors()[0]['msg']}", param=f"{param}.container"
+        ) from e
+    return service.create(project_id, req).id
 
 
 class ResponseService:

@@ -169,3 +169,34 @@ class ConversationItem(Base):
     item: Mapped[Json] = mapped_column(JSON)
 
     __table_args__ = (Index("ix_conversation_items_position", "conversation_id", "position"),)
+
+
+class Container(Base):
+    """A code_interpreter container (the Containers API, or `container: {"type": "auto"}` of a response).
+
+    Its sandbox lives in the process that runs its code; its files live here and in the blob store,
+    so a sandbox closed while idle is made again, with its files, at the next call."""
+
+    __tablename__ = "containers"
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    project_id: Mapped[str] = mapped_column(String(64), index=True)
+    name: Mapped[str] = mapped_column(String(256))
+    created_at: Mapped[int] = mapped_column(BigInteger, default=now)
+    last_active_at: Mapped[int] = mapped_column(BigInteger, default=now)
+    status: Mapped[str] = mapped_column(String(16), default="running")  # running | expired
+    expires_after_minutes: Mapped[int] = mapped_column(Integer, default=20)
+    memory_limit: Mapped[str] = mapped_column(String(8), default="1g")
+
+
+class ContainerFile(Base):
+    """A file in a container's /mnt/data: uploaded (`user`) or written by its code (`assistant`).
+    Its bytes are the blob named by its id."""
+
+    __tablename__ = "container_files"
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    container_id: Mapped[str] = mapped_column(ForeignKey("containers.id", ondelete="CASCADE"), index=True)
+    project_id: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[int] = mapped_column(BigInteger, default=now)
+    path: Mapped[str] = mapped_column(String(1024))
+    bytes: Mapped[int] = mapped_column(BigInteger)
+    source: Mapped[str] = mapped_column(String(16))
