@@ -71,7 +71,7 @@ def build_store(core: Core, project_id: str, n_chunks: int, docs: list[str], cac
         dense /= np.linalg.norm(dense, axis=1, keepdims=True)
         points, rows, total = [], [], 0
         for j, doc in enumerate(picks):
-            size = chunk_usage_bytes(docs[doc], None, None, base.shape[1], len(sparse_base[doc].indices))
+            size = chunk_usage_bytes(docs[doc], None, None, None, base.shape[1], len(sparse_base[doc].indices))
             total += size
             payload = {"text": docs[doc], "page": None, "section": None, "filename": f"{file_id}.txt", "attributes": {"group": start % 10}}
             points.append(IndexPoint(store_id, file_id, j, dense[j].tolist(), sparse_base[doc], payload))

@@ -91,7 +91,7 @@ def test_a_title_starts_a_chunk_rather_than_ending_one() -> None:
     assert (chunks[0].section, chunks[1].section) == (None, "CHAPTER II")
 
 
-def test_page_and_section_come_from_the_first_token() -> None:
+def test_page_and_section_come_from_the_first_token_page_end_from_the_last() -> None:
     prose, football = WAR_AND_PEACE.split(), NORWICH.split()
     elements = [
         Element("Part One", "Title", page=1),
@@ -105,16 +105,20 @@ def test_page_and_section_come_from_the_first_token() -> None:
     for chunk in chunks:
         start = chunk.text.split("\n\n")[0]
         [first] = [i for i, e in enumerate(elements) if start in e.text]
+        end = chunk.text.split("\n\n")[-1]
+        [last] = [i for i, e in enumerate(elements) if end in e.text]
         assert chunk.page == elements[first].page
+        assert chunk.page_end == elements[last].page
         assert chunk.section == ("Part One" if first < 3 else "Part Two")
     assert {c.page for c in chunks} == {1, 2, 3}
+    assert any(c.page_end != c.page for c in chunks)  # a chunk across a page break knows both pages
 
 
 def test_one_huge_element() -> None:
     text = NORWICH
     chunks = chunk_elements([Element(text, "NarrativeText", page=7)], max_tokens=512, overlap_tokens=128)
     assert len(chunks) > tokens(text) // 512
-    assert all(c.page == 7 and c.token_count <= 512 for c in chunks)
+    assert all(c.page == c.page_end == 7 and c.token_count <= 512 for c in chunks)
 
 
 def test_text_without_spaces_is_cut_between_characters() -> None:
@@ -133,7 +137,7 @@ def test_empty_input_gives_no_chunks() -> None:
 def test_a_short_document_is_one_chunk() -> None:
     elements = [Element("Norwich City", "Title", page=1), Element("A football club in Norfolk.", "NarrativeText", page=1)]
     assert chunk_elements(elements, max_tokens=800, overlap_tokens=400) == [
-        Chunk(0, "Norwich City\n\nA football club in Norfolk.", 10, 1, "Norwich City")
+        Chunk(0, "Norwich City\n\nA football club in Norfolk.", 10, 1, "Norwich City", page_end=1)
     ]
 
 

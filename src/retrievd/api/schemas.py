@@ -246,15 +246,18 @@ class ContentText(BaseModel):
     text: str
 
 
-class FileContentText(ContentText):
-    """A store file's chunk. `page` (1-based, null where the format has none) is a retrievd extension."""
+class ChunkText(ContentText):
+    """A chunk's text, with the pages it came from: a retrievd extension (docs/pages.md) that the SDK
+    keeps as extra fields. `page` is the page of its first token, `page_end` that of its last (equal
+    unless the chunk spans a page break); 1-based, null where the format has no pages."""
 
     page: int | None = None
+    page_end: int | None = None
 
 
 class FileContentPage(BaseModel):
     object: Literal["vector_store.file_content.page"] = "vector_store.file_content.page"
-    data: list[FileContentText]
+    data: list[ChunkText]
     has_more: bool = False
     next_page: str | None = None
 
@@ -329,8 +332,8 @@ class SearchResultItem(BaseModel):
     file_id: str
     filename: str
     score: float
-    attributes: dict[str, Any] | None
-    content: list[ContentText]
+    attributes: dict[str, Any] | None  # the store file's, as OpenAI's; the chunk's pages are on `content`
+    content: list[ChunkText]
 
 
 class SearchResultsPage(BaseModel):

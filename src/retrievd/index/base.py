@@ -22,6 +22,11 @@ ATTRIBUTES_KEY = "attributes"
 _NAMESPACE = uuid.UUID("6f1c1b0e-5d7a-4c55-9a0b-6a4f0f6f2a11")
 
 
+def page_end(payload: dict[str, Any]) -> int | None:
+    """The page of a point's last token; points indexed before chunks knew it carry only `page`."""
+    return payload["page_end"] if "page_end" in payload else payload.get("page")
+
+
 def point_id(vector_store_id: str, file_id: str, chunk_index: int) -> str:
     return str(uuid.uuid5(_NAMESPACE, f"{vector_store_id}/{file_id}/{chunk_index}"))
 
@@ -39,7 +44,7 @@ class IndexPoint:
     chunk_index: int
     dense: Sequence[float]
     sparse: Sparse
-    payload: dict[str, Any]  # text, page, section, filename, attributes, ... (store/file/chunk keys are added)
+    payload: dict[str, Any]  # text, page, page_end, section, filename, attributes, ... (store/file/chunk keys are added)
 
     @property
     def id(self) -> str:

@@ -24,6 +24,8 @@ os.environ.update(
 import functools
 import gc
 import importlib
+import io
+import itertools
 import logging
 import math
 import re
@@ -45,7 +47,9 @@ import pypdfium2.raw as pdfium_c
 import spacy
 import unstructured.nlp.tokenize as unstructured_nlp
 import unstructured.partition.text_type as unstructured_text_type
+from docx.document import Document as DocxDocument
 from docx.opc.exceptions import PackageNotFoundError as DocxPackageNotFoundError
+from docx.oxml import OxmlElement
 from docx.oxml.ns import qn
 from docx.text.paragraph import Paragraph
 from lxml.etree import XMLSyntaxError
@@ -202,7 +206,57 @@ def _confine(memory_mb: int) -> None:
 def _partition_docx(path: str) -> list[UElement]:
     document = docx.Document(path)  # every paragraph, those in tables and content controls too
     _pretag(Paragraph(p, document).text.strip() for p in document.element.body.iter(qn("w:p")))
+    if _mark_explicit_page_breaks(document):
+        marked = io.BytesIO()
+        document.save(marked)
+        return partition_docx(file=marked, include_page_breaks=False, strategy="fast", languages=["eng"])
     return partition_docx(path, include_page_breaks=False, strategy="fast", languages=["eng"])
+
+
+def _mark_explicit_page_breaks(document: DocxDocument) -> bool:
+    """Mark the page breaks a DOCX states outright, where Word left no marks of its own; True if any.
+
+    unstructured numbers pages by `w:lastRenderedPageBreak`, which Word writes where its last layout
+    broke pages. A file written by anything else (python-docx, LibreOffice, generators) has none and
+    so no page numbers, though it may say where pages break: a page break (`w:br w:type="page"`), a
+    paragraph that starts a page (`w:pageBreakBefore`), a section that starts one (any but a
+    continuous section break). Each gets the mark Word would have written, so pages count as Word
+    would lay them out, less the breaks where a page only fills up (handbook-872p.docx: 82 pages).
+    Costs a second zip round trip: handbook-872p.docx parses in 5.3 s instead of 4.4 s.
+    """
+    body = document.element.body
+    if body.xpath(".//w:lastRenderedPageBreak"):
+        return False
+    paragraphs = body.xpath("./w:p")
+    starts = []
+    for before, after in itertools.pairwise(paragraphs):  # the first paragraph is on page 1 whatever it says
+        if after.xpath("./w:pPr/w:pageBreakBefore[not(@w:val='0' or @w:val='false')]") or (
+            before.xpath("./w:pPr/w:sectPr") and _starts_a_page(_section_properties(after, body))
+        ):
+            starts.append(after)
+    breaks = body.xpath("./w:p/w:r/w:br[@w:type='page'] | ./w:p/w:hyperlink/w:r/w:br[@w:type='page']")
+    for br in breaks:
+        br.addnext(OxmlElement("w:lastRenderedPageBreak"))
+    for paragraph in starts:
+        run = OxmlElement("w:r")
+        run.append(OxmlElement("w:lastRenderedPageBreak"))
+        properties = paragraph.find(qn("w:pPr"))
+        paragraph.insert(0 if properties is None else 1, run)
+    return bool(breaks or starts)
+
+
+def _section_properties(paragraph: Any, body: Any) -> Any:
+    """The w:sectPr of the section `paragraph` is in: on the section's last paragraph, or the body's."""
+    for sibling in itertools.chain([paragraph], paragraph.itersiblings(qn("w:p"))):
+        found = sibling.find(f"{qn('w:pPr')}/{qn('w:sectPr')}")
+        if found is not None:
+            return found
+    return body.find(qn("w:sectPr"))
+
+
+def _starts_a_page(section: Any) -> bool:
+    kind = section.find(qn("w:type")) if section is not None else None
+    return kind is None or kind.get(qn("w:val")) not in ("continuous", "nextColumn")
 
 
 def _partition_text(path: str) -> list[UElement]:

@@ -45,7 +45,8 @@ def chunk_elements(
 ) -> list[Chunk]:
     """Chunks of at most `max_tokens` tiktoken tokens, overlapping by at most `overlap_tokens`.
 
-    Deterministic. A chunk carries the page of its first token and the nearest title at or above it.
+    Deterministic. A chunk carries the pages of its first and last tokens (`page`, `page_end`) and
+    the nearest title at or above its first.
     """
     if not MIN_CHUNK_TOKENS <= max_tokens <= MAX_CHUNK_TOKENS:
         raise ValueError(f"max_tokens must be between {MIN_CHUNK_TOKENS} and {MAX_CHUNK_TOKENS}, got {max_tokens}.")
@@ -59,8 +60,9 @@ def chunk_elements(
         text = stream.text(start, end)
         if text:
             first = stream.origin(start + stream.leading_space(start, end))
+            last = stream.origin(end - 1 - stream.trailing_space(start, end))
             token_count = len(stream.encoding.encode_ordinary(text))
-            chunks.append(Chunk(len(chunks), text, token_count, first.page, first.section))
+            chunks.append(Chunk(len(chunks), text, token_count, first.page, first.section, last.page))
         if end == len(stream.tokens):
             break
         start = stream.restart(start, end, overlap_tokens)
@@ -135,6 +137,13 @@ class _Stream:
         """How many tokens at `start` are only whitespace (the page is that of the first real one)."""
         skip = 0
         while start + skip < end - 1 and not self.token_bytes[start + skip].strip():
+            skip += 1
+        return skip
+
+    def trailing_space(self, start: int, end: int) -> int:
+        """How many tokens before `end` are only whitespace (the last page is that of the last real one)."""
+        skip = 0
+        while end - 1 - skip > start and not self.token_bytes[end - 1 - skip].strip():
             skip += 1
         return skip
 

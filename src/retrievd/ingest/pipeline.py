@@ -74,13 +74,12 @@ def _file_job(core: Core, job: Job, step: Callable[[Core, str, str], None]) -> N
         raise
 
 
-def _payload(
-    file: File, row: VectorStoreFile, chunk_text: str, page: int | None, section: str | None
-) -> dict:
+def _payload(file: File, row: VectorStoreFile, chunk: ChunkRow) -> dict:
     return {
-        "text": chunk_text,
-        "page": page,
-        "section": section,
+        "text": chunk.text,
+        "page": chunk.page,
+        "page_end": chunk.page_end,
+        "section": chunk.section,
         "filename": file.filename,
         "attributes": row.attributes or {},
     }
@@ -194,9 +193,12 @@ def write_chunks(core: Core, store_id: str, file: File, chunks: list[Chunk]) -> 
                 text=c.text,
                 token_count=c.token_count,
                 page=c.page,
+                page_end=c.page_end,
                 section=c.section,
                 dense=np.asarray(dense[i], dtype="<f4").tobytes(),
-                usage_bytes=chunk_usage_bytes(c.text, c.page, c.section, dim, len(sparse[i].indices)),
+                usage_bytes=chunk_usage_bytes(
+                    c.text, c.page, c.page_end, c.section, dim, len(sparse[i].indices)
+                ),
                 bm25_length=bm25_lengths[i],
             )
             for i, c in enumerate(chunks)
@@ -232,7 +234,7 @@ def points_from_rows(
                 c.chunk_index,
                 np.frombuffer(c.dense, dtype="<f4").tolist(),
                 sparse[i],
-                _payload(file, row, c.text, c.page, c.section),
+                _payload(file, row, c),
             )
             for i, c in enumerate(chunks)
         ]

@@ -25,6 +25,7 @@ class Chunk:
     token_count: int  # tiktoken tokens
     page: int | None = None  # page of the chunk's first token
     section: str | None = None
+    page_end: int | None = None  # page of its last token: page_end > page when it spans a page break
 
 
 class FileRejected(Exception):

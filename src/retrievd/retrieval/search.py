@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import select
 
-from retrievd.index.base import FILE_KEY, STORE_KEY, TEXT_KEY, IndexQuery
+from retrievd.index.base import FILE_KEY, STORE_KEY, TEXT_KEY, IndexQuery, page_end
 from retrievd.retrieval import fusion
 from retrievd.store.models import VectorStoreFile
 
@@ -35,7 +35,8 @@ class Result:
     score: float
     text: str
     chunk_index: int
-    page: int | None
+    page: int | None  # of the chunk's first token
+    page_end: int | None  # of its last
     attributes: dict[str, Any] = field(default_factory=dict)
 
 
@@ -106,6 +107,7 @@ def _live_results(core: Core, ranked: list[tuple[float, Any]]) -> list[Result]:
                     text=p[TEXT_KEY],
                     chunk_index=int(p.get("chunk_index", 0)),
                     page=p.get("page"),
+                    page_end=page_end(p),
                     attributes=live[key],
                 )
             )

@@ -56,7 +56,7 @@ class SearchService:
                     filename=r.filename,
                     score=r.score,
                     attributes=r.attributes,
-                    content=[schemas.ContentText(text=r.text)],
+                    content=[schemas.ChunkText(text=r.text, page=r.page, page_end=r.page_end)],
                 )
                 for r in results
             ],

@@ -361,11 +361,11 @@ class VectorStoreService:
             self._store(s, project_id, store_id)
             self._store_file(s, project_id, store_id, file_id)
             chunks = s.execute(
-                select(Chunk.text, Chunk.page)
+                select(Chunk.text, Chunk.page, Chunk.page_end)
                 .where(Chunk.vector_store_id == store_id, Chunk.file_id == file_id)
                 .order_by(Chunk.chunk_index)
             )
-            return schemas.FileContentPage(data=[schemas.FileContentText(text=t, page=p) for t, p in chunks])
+            return schemas.FileContentPage(data=[schemas.ChunkText(text=t, page=p, page_end=e) for t, p, e in chunks])
 
     # --- batches ----------------------------------------------------------------------------------
 

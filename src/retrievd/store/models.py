@@ -112,7 +112,8 @@ class Chunk(Base):
     chunk_index: Mapped[int] = mapped_column(Integer, primary_key=True)
     text: Mapped[str] = mapped_column(Text)
     token_count: Mapped[int] = mapped_column(Integer)
-    page: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    page: Mapped[int | None] = mapped_column(Integer, nullable=True)  # of the chunk's first token
+    page_end: Mapped[int | None] = mapped_column(Integer, nullable=True)  # of its last (page, before 0005)
     section: Mapped[str | None] = mapped_column(Text, nullable=True)
     dense: Mapped[bytes] = mapped_column(LargeBinary)  # float32, little-endian
     usage_bytes: Mapped[int] = mapped_column(Integer)

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from retrievd.index.base import FILE_KEY
+from retrievd.index.base import FILE_KEY, page_end
 from retrievd.store.models import Chunk, Job, VectorStore, VectorStoreFile
 from retrievd.store.usage_models import UsageLedgerEntry
 from retrievd.usage.bytes import chunk_usage_bytes
@@ -59,7 +59,7 @@ def _index_bytes(core: Core, store_id: str) -> tuple[dict[str, int], int]:
         p = hit.payload
         text = p.get("text", "")
         sizes[p[FILE_KEY]] += chunk_usage_bytes(
-            text, p.get("page"), p.get("section"), core.index.dim, len(vector.indices)
+            text, p.get("page"), page_end(p), p.get("section"), core.index.dim, len(vector.indices)
         )
     return sizes, len(hits)
 
