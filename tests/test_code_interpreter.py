@@ -8,6 +8,7 @@ error output, and the server goes on.
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Iterator
 
 import openai
@@ -273,3 +274,42 @@ def test_an_idle_container_expires_and_its_sandbox_and_files_are_cleaned(client,
     assert client.containers.retrieve(container.id).status == "expired"
     assert client.containers.files.list(container.id).data == []
     assert not workdir.exists()
+
+
+# --- accounting -----------------------------------------------------------------------------------
+
+
+def test_sessions_are_counted_in_usage_and_billed_in_costs(server, client, script) -> None:  # type: ignore[no-untyped-def]
+    import httpx
+
+    container = client.containers.create(name="billed")
+    with server.core.db.session() as s:
+        from retrievd.store.runtime_models import Container
+
+        project_id = s.get(Container, container.id).project_id
+    from retrievd.services.containers import ContainerService
+
+    ContainerService(server.core).run(project_id, container.id, "print(1)")
+    ContainerService(server.core).run(project_id, container.id, "print(2)")  # the same session
+
+    def get(path: str, **params: object) -> dict:
+        response = httpx.get(
+            f"{server.base_url}/organization/{path}",
+            params={"start_time": 0, "bucket_width": "1d", "limit": 31, **params},
+            headers={"Authorization": f"Bearer {server.admin_key}"},
+        )
+        assert response.status_code == 200, response.text
+        return response.json()
+
+    buckets = get(
+        "usage/code_interpreter_sessions", start_time=int(time.time()) - 86400, group_by="project_id"
+    )
+    (mine,) = [r for b in buckets["data"] for r in b["results"] if r["project_id"] == project_id]
+    assert mine["object"] == "organization.usage.code_interpreter_sessions.result"
+    sessions = mine["num_sessions"]
+    assert sessions >= 3  # this test's container, and the earlier tests' threads and containers
+    costs = get("costs", start_time=int(time.time()) - 86400, group_by="line_item")
+    items = {r["line_item"]: r for b in costs["data"] for r in b["results"]}
+    line = items["code interpreter sessions"]
+    assert (line["quantity"], line["quantity_unit"]) == (sessions, "sessions")
+    assert line["amount"]["value"] == pytest.approx(0.03 * sessions)

@@ -286,6 +286,9 @@ scenario("get", "/organization/usage/vector_stores")(
 scenario("get", "/organization/usage/file_search_calls")(
     lambda w: w.call("GET", "/organization/usage/file_search_calls", start_time=0)
 )
+scenario("get", "/organization/usage/code_interpreter_sessions")(
+    lambda w: w.call("GET", "/organization/usage/code_interpreter_sessions", start_time=0)
+)
 scenario("get", "/organization/costs")(lambda w: w.call("GET", "/organization/costs", start_time=0))
 
 # Assistants, threads, messages, runs, run steps

@@ -54,7 +54,7 @@ class Core:
         self._index: VectorIndex | None = None
         self._bm25: Bm25Encoder | None = None
         self._owner_lock = OwnerLock(self.db.engine)
-        self.containers = Containers(settings.data_dir / "containers", settings.container_idle_s)
+        self.containers = Containers(self.db, settings.data_dir / "containers", settings.container_idle_s)
 
     @property
     def embedder(self) -> Embedder:

@@ -70,6 +70,11 @@ def file_search_calls_usage(request: Request, core: CoreDep, _: AdminDep, w: Win
     return UsageService(core).file_search_calls(**w.args(), vector_store_ids=_list(request, "vector_store_ids"))
 
 
+@router.get("/usage/code_interpreter_sessions", response_model=UsageResponse)
+def code_interpreter_sessions_usage(core: CoreDep, _: AdminDep, w: WindowDep) -> UsageResponse:
+    return UsageService(core).code_interpreter_sessions(**w.args())
+
+
 @router.get("/costs", response_model=UsageResponse)
 def costs(core: CoreDep, _: AdminDep, w: WindowDep) -> UsageResponse:
     return UsageService(core).costs(**w.args())

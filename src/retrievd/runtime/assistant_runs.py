@@ -578,6 +578,7 @@ class AssistantRunDriver:
             call["output"] = error_for_model(e.message)
             return
         result = self.core.containers.run(
+            snap.project_id,
             snap.thread_id,
             inputs,
             call["input"],

@@ -21,9 +21,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
 from retrievd.runtime.sandbox import MOUNT_DATA, ExecResult, Sandbox, SandboxLimits, SandboxUnavailable
+from retrievd.usage.sessions import open_session, touch_session
 
 if TYPE_CHECKING:
     from retrievd.core import Core
+    from retrievd.store.db import Database
 
 log = logging.getLogger("retrievd.runtime")
 
@@ -121,36 +123,47 @@ def file_inputs(core: Core, project_id: str, file_ids: list[str]) -> list[InputF
 @dataclass
 class _Container:
     sandbox: Sandbox
+    session_id: int  # its row in code_interpreter_sessions (usage)
     loaded: set[str] = field(default_factory=set)  # the file ids already in /mnt/data
     last_used: float = field(default_factory=time.monotonic)
     lock: threading.Lock = field(default_factory=threading.Lock)
 
 
 class Containers:
-    """This process's open containers, by key; one idle past `idle_s` is closed (its files removed)."""
+    """This process's open containers, by key; one idle past `idle_s` is closed (its files removed).
+    Each sandbox started is a session for usage reports."""
 
-    def __init__(self, root: Path, idle_s: float, limits: SandboxLimits | None = None) -> None:
+    def __init__(self, db: Database, root: Path, idle_s: float, limits: SandboxLimits | None = None) -> None:
+        self.db = db
         self.root = root
         self.idle_s = idle_s
         self.limits = limits
         self._open: dict[str, _Container] = {}
         self._lock = threading.Lock()
 
-    def _get(self, key: str) -> _Container:
+    def _get(self, project_id: str, key: str) -> _Container:
         self.close_idle()
         with self._lock:
             container = self._open.get(key)
             if container is None:
-                container = self._open[key] = _Container(Sandbox(self.root / key, self.limits))
+                sandbox = Sandbox(self.root / key, self.limits)
+                session_id = open_session(self.db, project_id, key)
+                container = self._open[key] = _Container(sandbox, session_id)
             container.last_used = time.monotonic()
             return container
 
     def run(
-        self, key: str, inputs: list[InputFile], code: str, timeout_s: float, keep: OutputKeeper
+        self,
+        project_id: str,
+        key: str,
+        inputs: list[InputFile],
+        code: str,
+        timeout_s: float,
+        keep: OutputKeeper,
     ) -> CodeResult:
         """Run code in the container `key` (its sandbox made on first use) with `inputs` in /mnt/data."""
         try:
-            container = self._get(key)
+            container = self._get(project_id, key)
         except SandboxUnavailable as e:
             return failed(f"code_interpreter is not available on this server: {e}")
         with container.lock:
@@ -165,6 +178,7 @@ class Containers:
                 self.close(key)
                 return failed(f"The sandbox failed: {e}")
             container.last_used = time.monotonic()
+            touch_session(self.db, container.session_id)
             kept = _keep_outputs(container, result, keep)
             container.loaded.update(kept.files.values())  # in /mnt/data already
             return kept
@@ -174,6 +188,7 @@ class Containers:
             container = self._open.pop(key, None)
         if container is not None:
             container.sandbox.close()
+            touch_session(self.db, container.session_id, end=True)
 
     def close_idle(self) -> None:
         cutoff = time.monotonic() - self.idle_s

@@ -284,6 +284,7 @@ class ContainerService:
             InputFile(f.id, f.path.removeprefix(MOUNT_DATA + "/"), self.core.blobs.path(f.id)) for f in files
         ]
         return self.core.containers.run(
+            project_id,
             container_id,
             inputs,
             code,

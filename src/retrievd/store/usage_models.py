@@ -45,3 +45,17 @@ class FileSearchCall(Base):
     at: Mapped[int] = mapped_column(BigInteger)
 
     __table_args__ = (Index("ix_file_search_calls_project_at", "project_id", "at"),)
+
+
+class CodeInterpreterSession(Base):
+    """One code_interpreter sandbox's life, from its start to its close: what OpenAI billed per session."""
+
+    __tablename__ = "code_interpreter_sessions"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    project_id: Mapped[str] = mapped_column(String(64))
+    container_id: Mapped[str] = mapped_column(String(64))  # a container's id, or a thread's for Assistants
+    started_at: Mapped[int] = mapped_column(BigInteger)
+    last_active_at: Mapped[int] = mapped_column(BigInteger)
+    ended_at: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+
+    __table_args__ = (Index("ix_code_interpreter_sessions_project_started", "project_id", "started_at"),)

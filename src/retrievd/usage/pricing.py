@@ -25,6 +25,7 @@ class Pricing:
     price_per_gb_day: Decimal
     free_gb_per_project: Decimal
     currency: str = "usd"
+    price_per_session: Decimal = Decimal("0.03")  # a code_interpreter session (OpenAI's 1 GB container)
 
     @property
     def free_bytes(self) -> int:

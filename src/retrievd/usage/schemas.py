@@ -24,6 +24,14 @@ class UsageFileSearchCallsResult(BaseModel):
     vector_store_id: str | None = None
 
 
+class UsageCodeInterpreterSessionsResult(BaseModel):
+    object: Literal["organization.usage.code_interpreter_sessions.result"] = (
+        "organization.usage.code_interpreter_sessions.result"
+    )
+    num_sessions: int
+    project_id: str | None = None
+
+
 class CostAmount(BaseModel):
     value: float
     currency: str
@@ -39,7 +47,9 @@ class CostsResult(BaseModel):
     quantity_unit: str | None = None
 
 
-Result = UsageVectorStoresResult | UsageFileSearchCallsResult | CostsResult
+Result = (
+    UsageVectorStoresResult | UsageFileSearchCallsResult | UsageCodeInterpreterSessionsResult | CostsResult
+)
 
 
 class UsageTimeBucket(BaseModel):

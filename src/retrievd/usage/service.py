@@ -19,7 +19,7 @@ from sqlalchemy import select
 
 from retrievd.errors import invalid
 from retrievd.store.db import now
-from retrievd.store.usage_models import FileSearchCall
+from retrievd.store.usage_models import CodeInterpreterSession, FileSearchCall
 from retrievd.usage import schemas
 from retrievd.usage.pricing import pricing_from_settings
 from retrievd.usage.storage import (
@@ -44,6 +44,7 @@ COSTS_LIMITS = (7, 180)
 # The last second of year 9999: times past it are typos, and would overflow the databases' integers.
 LAST_TIME = 253_402_300_799
 STORAGE_LINE_ITEM = "vector store storage"
+SESSIONS_LINE_ITEM = "code interpreter sessions"
 
 
 @dataclass(frozen=True)
@@ -169,7 +170,9 @@ class UsageService:
             if keys:
                 results.append(
                     [
-                        schemas.UsageVectorStoresResult(usage_bytes=mean(series[k], k), **dict(zip(keys, group)))
+                        schemas.UsageVectorStoresResult(
+                            usage_bytes=mean(series[k], k), **dict(zip(keys, group))
+                        )
                         for group, series in groups.items()
                         if series[k]
                     ]
@@ -219,6 +222,47 @@ class UsageService:
                 )
         return _page(w, results)
 
+    def _sessions(self, w: Window, project_ids: Sequence[str]) -> list[dict[str, int]]:
+        """Per bucket, the code_interpreter sessions started in it, per project."""
+        query = select(CodeInterpreterSession.project_id, CodeInterpreterSession.started_at).where(
+            CodeInterpreterSession.started_at >= w.edges[0], CodeInterpreterSession.started_at < w.edges[-1]
+        )
+        if project_ids:
+            query = query.where(CodeInterpreterSession.project_id.in_(project_ids))
+        counts: list[dict[str, int]] = [defaultdict(int) for _ in w.spans]
+        with self.db.session() as s:
+            for project_id, started_at in s.execute(query):
+                k = next(i for i, (lo, hi) in enumerate(w.spans) if lo <= started_at < hi)
+                counts[k][project_id] += 1
+        return counts
+
+    def code_interpreter_sessions(
+        self,
+        start_time: int,
+        end_time: int | None = None,
+        bucket_width: str = "1d",
+        project_ids: Sequence[str] = (),
+        group_by: Sequence[str] = (),
+        limit: int | None = None,
+        page: str | None = None,
+    ) -> schemas.UsageResponse:
+        by_project = "project_id" in _grouping(group_by, {"project_id"})
+        w = window(start_time, end_time, bucket_width, limit, page, USAGE_LIMITS.get(bucket_width, (7, 31)))
+        results: list[list[schemas.Result]] = []
+        for counts in self._sessions(w, project_ids):
+            if by_project:
+                results.append(
+                    [
+                        schemas.UsageCodeInterpreterSessionsResult(num_sessions=n, project_id=p)
+                        for p, n in sorted(counts.items())
+                    ]
+                )
+            else:
+                results.append(
+                    [schemas.UsageCodeInterpreterSessionsResult(num_sessions=sum(counts.values()))]
+                )
+        return _page(w, results)
+
     def costs(
         self,
         start_time: int,
@@ -236,32 +280,47 @@ class UsageService:
         until = now()
         with self.db.session() as s:
             per_project = project_byte_seconds(s, w.edges, until, project_ids or None)
+        sessions = self._sessions(w, project_ids)
         spans = elapsed(w.edges, until)
         currency = self.pricing.currency
+        by_project, by_line_item = "project_id" in grouping, "line_item" in grouping
         results: list[list[schemas.Result]] = []
         for k, span in enumerate(spans):
+            # (project, line item, quantity, unit, cost) of the day
             rows = [
-                (p, series[k], self.pricing.day_cost(series[k], span))
+                (
+                    p,
+                    STORAGE_LINE_ITEM,
+                    Fraction(series[k], BYTE_SECONDS_PER_GB_DAY),
+                    "gigabyte_days",
+                    self.pricing.day_cost(series[k], span),
+                )
                 for p, series in per_project.items()
                 if series[k]
             ]
-            if "project_id" not in grouping:
-                rows = [(None, sum(r[1] for r in rows), sum((r[2] for r in rows), Fraction(0)))]
-            line_item = "line_item" in grouping
-            results.append(
-                [
+            rows += [
+                (p, SESSIONS_LINE_ITEM, Fraction(n), "sessions", n * Fraction(self.pricing.price_per_session))
+                for p, n in sessions[k].items()
+            ]
+            groups: dict[tuple[str | None, str | None], list[tuple]] = defaultdict(list)
+            for row in rows:
+                groups[(row[0] if by_project else None, row[1] if by_line_item else None)].append(row)
+            if not groups and not by_project:
+                groups[(None, STORAGE_LINE_ITEM if by_line_item else None)] = []  # one zero result
+            bucket: list[schemas.Result] = []
+            for (p, item), members in sorted(groups.items(), key=lambda g: (g[0][0] or "", g[0][1] or "")):
+                bucket.append(
                     schemas.CostsResult(
-                        amount=schemas.CostAmount(value=float(cost), currency=currency),
+                        amount=schemas.CostAmount(
+                            value=float(sum((r[4] for r in members), Fraction(0))), currency=currency
+                        ),
                         project_id=p,
-                        line_item=STORAGE_LINE_ITEM if line_item else None,
-                        quantity=float(Fraction(byte_seconds, BYTE_SECONDS_PER_GB_DAY))
-                        if line_item
-                        else None,
-                        quantity_unit="gigabyte_days" if line_item else None,
+                        line_item=item,
+                        quantity=float(sum((r[2] for r in members), Fraction(0))) if item else None,
+                        quantity_unit=(members[0][3] if members else "gigabyte_days") if item else None,
                     )
-                    for p, byte_seconds, cost in rows
-                ]
-            )
+                )
+            results.append(bucket)
         return _page(w, results)
 
     def daily(self, since: int, until: int | None = None, project_ids: Sequence[str] = ()) -> list[DayRow]:
