@@ -135,3 +135,21 @@ def test_a_file_without_pages_says_null(client, store) -> None:  # type: ignore[
     client.vector_stores.files.create(store_id, file_id=file.id, attributes={"name": "notes.txt"})
     wait_for_store(client, store_id)
     assert pages_of(best(client, store_id, "notes.txt", "Carrow Road")) == (None, None)
+
+
+def test_file_search_results_and_the_offline_answer_give_the_page(client, store) -> None:  # type: ignore[no-untyped-def]
+    store_id, _ = store
+    tool = {
+        "type": "file_search",
+        "vector_store_ids": [store_id],
+        "filters": {"type": "eq", "key": "name", "value": "slides.pptx"},
+    }
+    response = client.responses.create(
+        model="gpt-4o",  # no upstream configured: the built-in extractive model answers
+        input="Where did the cobalt kingfisher nest?",
+        tools=[tool],
+        include=["file_search_call.results"],
+    )
+    search = response.output[0]
+    assert (search.results[0].model_extra["page"], search.results[0].model_extra["page_end"]) == (3, 3)
+    assert response.output_text.endswith("running.\" (p. 3)")  # the quote says which slide it is on

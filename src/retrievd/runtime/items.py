@@ -124,6 +124,8 @@ def passages_of(item: Json) -> list[Passage]:
                 attributes=r.get("attributes") or {},
                 turn=0,
                 index=i,
+                page=r.get("page"),
+                page_end=r.get("page_end"),
             )
         )
     return out

@@ -105,7 +105,10 @@ def tool_call_object(call: dict[str, Any], *, with_content: bool) -> dict[str, A
     for r in call.get("results") or ():
         result: dict[str, Any] = {"file_id": r["file_id"], "file_name": r["filename"], "score": r["score"]}
         if with_content:
-            result["content"] = [{"type": "text", "text": r["text"]}]
+            # page and page_end: retrievd's extension, as on search results (docs/pages.md)
+            result["content"] = [
+                {"type": "text", "text": r["text"], "page": r.get("page"), "page_end": r.get("page_end")}
+            ]
         results.append(result)
     return {
         "id": call["id"],

@@ -81,7 +81,7 @@ def wire_item(item: dict[str, Any], include: list[str]) -> dict[str, Any]:
     results = None
     if RESULTS_INCLUDE in include and item.get("results") is not None:
         results = [
-            {k: r.get(k) for k in ("file_id", "filename", "score", "text", "attributes")}
+            {k: r.get(k) for k in ("file_id", "filename", "score", "text", "attributes", "page", "page_end")}
             for r in item["results"]
         ]
     return {k: item[k] for k in ("id", "type", "status", "queries")} | {"results": results}

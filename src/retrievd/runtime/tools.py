@@ -67,6 +67,8 @@ class Passage:
     attributes: dict[str, Any]
     turn: int
     index: int
+    page: int | None = None  # the chunk's first and last pages (retrieval.search.Result)
+    page_end: int | None = None
 
     @property
     def marker(self) -> str:
@@ -81,12 +83,16 @@ class Passage:
             "attributes": self.attributes,
             "turn": self.turn,
             "index": self.index,
+            "page": self.page,
+            "page_end": self.page_end,
         }
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> Passage:
         return cls(
-            **{k: data[k] for k in ("file_id", "filename", "score", "text", "attributes", "turn", "index")}
+            **{k: data[k] for k in ("file_id", "filename", "score", "text", "attributes", "turn", "index")},
+            page=data.get("page"),  # results kept before passages knew their pages have none
+            page_end=data.get("page_end"),
         )
 
 
@@ -121,7 +127,7 @@ def file_search(
     )
     record_file_search(core.db, project_id, config.vector_store_ids)
     return [
-        Passage(r.file_id, r.filename, r.score, r.text, dict(r.attributes), turn, i)
+        Passage(r.file_id, r.filename, r.score, r.text, dict(r.attributes), turn, i, r.page, r.page_end)
         for i, r in enumerate(results)
     ]
 
@@ -130,9 +136,22 @@ def output_for_model(passages: list[Passage]) -> str:
     if not passages:
         return json.dumps({"results": [], "note": "No passage of the files matches these queries."})
     return json.dumps(
-        {"results": [{"source": p.marker, "filename": p.filename, "text": p.text} for p in passages]},
+        {"results": [_for_model(p) for p in passages]},
         ensure_ascii=False,
     )
+
+
+def _for_model(passage: Passage) -> dict[str, Any]:
+    """A passage as the model reads it; "pages" (e.g. "p. 3", "pp. 3-4") where the file has pages, so
+    an answer can say where in the file it is."""
+    shown: dict[str, Any] = {"source": passage.marker, "filename": passage.filename}
+    if passage.page is not None:
+        shown["pages"] = page_label(passage.page, passage.page_end)
+    return shown | {"text": passage.text}
+
+
+def page_label(page: int, page_end: int | None) -> str:
+    return f"p. {page}" if page_end in (None, page) else f"pp. {page}-{page_end}"
 
 
 def error_for_model(message: str) -> str:

@@ -186,6 +186,7 @@ class _Passage:
     source: str
     text: str
     rank: int
+    pages: str = ""  # "p. 3", where the file has pages
 
 
 @dataclass(frozen=True)
@@ -263,7 +264,7 @@ def _read_conversation(messages: list[dict[str, Any]]) -> tuple[str, list[_Passa
         if isinstance(output, dict) and output.get("error"):
             errors.append(str(output["error"]))
         for r in output.get("results", []) if isinstance(output, dict) else []:
-            passages.append(_Passage(r.get("source", ""), r.get("text", ""), len(passages)))
+            passages.append(_Passage(r.get("source", ""), r.get("text", ""), len(passages), r.get("pages", "")))
     return question, passages, errors
 
 
@@ -362,6 +363,11 @@ def compose_answer(
         if errors:
             return "I could not search the files: " + "; ".join(errors), []
         return NOTHING_FOUND, []
-    quotes = [f"{_quote(s.text)} {s.passage.source}" for s in chosen]
-    lines = [f'{n}. "{_quote(s.text)}" {s.passage.source}' for n, s in enumerate(chosen, 1)]
+    quotes = [f"{_quote(s.text)} {_cite(s.passage)}" for s in chosen]
+    lines = [f'{n}. "{_quote(s.text)}" {_cite(s.passage)}' for n, s in enumerate(chosen, 1)]
     return "Here is what the files say:\n\n" + "\n".join(lines), quotes
+
+
+def _cite(passage: _Passage) -> str:
+    """Where a quote comes from: its page(s), then its source marker ("(p. 3) 【0:1†report.pdf】")."""
+    return f"({passage.pages}) {passage.source}" if passage.pages else passage.source
