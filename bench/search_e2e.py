@@ -1,6 +1,10 @@
 """End-to-end search latency over HTTP on a store of 100,000 chunks.
 
-    .venv/bin/python bench/search_e2e.py [--chunks 100000] [--queries 300]
+    .venv/bin/python bench/search_e2e.py [--chunks 100000] [--queries 300] [--qdrant-url :memory:]
+
+--chunks sets the size (the scale figures use 100k, 300k and 1M); --qdrant-url measures the
+qdrant-client adapter instead of embedded Qdrant Edge. After the latencies it prints the process's
+RSS and the data dir's size on disk; runs at two sizes give the cost per million chunks.
 
 The store is built from real text: --base documents drawn from the six collections in
 ../shared/eval, each embedded once with the real model (cached under the data dir), then repeated
@@ -98,15 +102,24 @@ def measure(client: httpx.Client, store_id: str, queries: list[str], body_extra:
     return times
 
 
+def resident_bytes() -> int:
+    """The process's resident set now (VmRSS), engine and app together, as the OS counts it."""
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) * 1024
+    raise RuntimeError("no VmRSS in /proc/self/status")
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--chunks", type=int, default=100_000)
     parser.add_argument("--queries", type=int, default=300)
     parser.add_argument("--base", type=int, default=2000, help="distinct documents embedded")
     parser.add_argument("--data-dir", type=Path, default=None)
+    parser.add_argument("--qdrant-url", default=None, help="':memory:' or a URL: the qdrant-client adapter")
     args = parser.parse_args(argv)
     data_dir = args.data_dir or Path(tempfile.mkdtemp(prefix="retrievd-search-"))
-    core = Core(Settings(data_dir=data_dir, api_key=KEY))
+    core = Core(Settings(data_dir=data_dir, api_key=KEY, qdrant_url=args.qdrant_url))
     ProjectService(core.db).bootstrap(KEY)
     project_id = ProjectService(core.db).list_projects()[0].id
     docs, queries = load_texts()
@@ -138,6 +151,9 @@ def main(argv: list[str] | None = None) -> None:
             q = statistics.quantiles(t, n=100)
             table.add_row(label, f"{q[49]:.1f}", f"{q[94]:.1f}", f"{q[98]:.1f}", f"{statistics.mean(t):.1f}")
     Console(width=160).print(table)
+    chunks = core.index.count(store_id)
+    rss, disk = resident_bytes(), sum(f.stat().st_size for f in data_dir.rglob("*") if f.is_file())
+    print(f"{chunks:,} chunks: RSS {rss / 2**30:.2f} GiB, disk {disk / 2**30:.2f} GiB (the cost per million is the slope between two sizes)")
     server.should_exit = True
     core.close()
 
