@@ -153,3 +153,28 @@ def test_file_search_results_and_the_offline_answer_give_the_page(client, store)
     search = response.output[0]
     assert (search.results[0].model_extra["page"], search.results[0].model_extra["page_end"]) == (3, 3)
     assert response.output_text.endswith("running.\" (p. 3)")  # the quote says which slide it is on
+
+
+def test_an_assistants_run_step_gives_the_page(client, store) -> None:  # type: ignore[no-untyped-def]
+    store_id, _ = store
+    assistant = client.beta.assistants.create(
+        model="gpt-4o",
+        tools=[{"type": "file_search"}],
+        tool_resources={"file_search": {"vector_store_ids": [store_id]}},
+    )
+    run = client.beta.threads.create_and_run_poll(
+        assistant_id=assistant.id,
+        thread={"messages": [{"role": "user", "content": "Where do the glassblowers cool their vases?"}]},
+        poll_interval_ms=100,
+    )
+    assert run.status == "completed", run.last_error
+    steps = client.beta.threads.runs.steps.list(
+        run.id, thread_id=run.thread_id, order="asc", include=["step_details.tool_calls[*].file_search.results[*].content"]
+    ).data
+    [call] = steps[0].step_details.tool_calls
+    top = call.file_search.results[0]
+    [content] = top.content
+    assert "glassblowers" in content.text
+    assert (content.model_extra["page"], content.model_extra["page_end"]) == (4, 4)  # explicit.docx or slides.pptx
+    answer = client.beta.threads.messages.list(run.thread_id).data[0].content[0].text
+    assert "(p. " in answer.value and answer.annotations  # the quote's page, then its cited marker
