@@ -22,6 +22,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.fake_llm import FakeLLM
+
 
 def _shared_dir() -> Path:
     """../shared: the test collections and documents beside the repository. A clone made elsewhere
@@ -195,6 +197,23 @@ def start_server(data_dir: Path, **overrides: object) -> Iterator[Server]:
 def server(assets_ready: None, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     """One real server per test module (HTTP on loopback, embedded SQLite + Qdrant Edge)."""
     yield from start_server(tmp_path_factory.mktemp("data"))
+
+
+@pytest.fixture(scope="module")
+def llm() -> Iterator[FakeLLM]:
+    """A scripted upstream model behind a real HTTP server, for modules whose server calls one."""
+    fake = FakeLLM()
+    yield fake
+    fake.close()
+
+
+@pytest.fixture
+def script(llm: FakeLLM) -> Iterator[FakeLLM]:
+    """The upstream's script for one test: empty before, and used up after (a module opts in with
+    `pytestmark = pytest.mark.usefixtures("script")`)."""
+    llm.reset()
+    yield llm
+    assert not llm.replies, "the model was asked fewer times than the test scripted"
 
 
 @pytest.fixture(scope="module")

@@ -18,7 +18,10 @@ from openai import AssistantEventHandler
 from tests.conftest import Server, start_server
 from tests.fake_llm import FakeLLM, Reply
 
-pytestmark = pytest.mark.filterwarnings("ignore:.*deprecated:DeprecationWarning")
+pytestmark = [
+    pytest.mark.filterwarnings("ignore:.*deprecated:DeprecationWarning"),
+    pytest.mark.usefixtures("script"),
+]
 
 CSV = b"month,amount\njan,10\nfeb,20\nmar,60\n"
 CHART_CODE = (
@@ -32,13 +35,6 @@ ANSWER = "The mean is 30.0; the chart is at sandbox:/mnt/data/chart.png."
 
 
 @pytest.fixture(scope="module")
-def llm() -> Iterator[FakeLLM]:
-    fake = FakeLLM()
-    yield fake
-    fake.close()
-
-
-@pytest.fixture(scope="module")
 def server(assets_ready: None, tmp_path_factory: pytest.TempPathFactory, llm: FakeLLM) -> Iterator[Server]:
     yield from start_server(
         tmp_path_factory.mktemp("data"),
@@ -47,13 +43,6 @@ def server(assets_ready: None, tmp_path_factory: pytest.TempPathFactory, llm: Fa
         model_map={"gpt-4o": "fake-model"},
         code_interpreter_timeout_s=5.0,
     )
-
-
-@pytest.fixture(autouse=True)
-def script(llm: FakeLLM) -> Iterator[FakeLLM]:
-    llm.reset()
-    yield llm
-    assert not llm.replies, "the model was asked fewer times than the test scripted"
 
 
 @pytest.fixture(scope="module")

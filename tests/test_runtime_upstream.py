@@ -19,7 +19,10 @@ from openai import AssistantEventHandler
 from tests.conftest import DOCS, Server, start_server, wait_for_store
 from tests.fake_llm import FakeLLM, Reply, cite_first_source
 
-pytestmark = pytest.mark.filterwarnings("ignore:.*deprecated:DeprecationWarning")
+pytestmark = [
+    pytest.mark.filterwarnings("ignore:.*deprecated:DeprecationWarning"),
+    pytest.mark.usefixtures("script"),
+]
 
 WEATHER = {
     "type": "function",
@@ -43,13 +46,6 @@ ANSWER_EVENTS = [
 
 
 @pytest.fixture(scope="module")
-def llm() -> Iterator[FakeLLM]:
-    fake = FakeLLM()
-    yield fake
-    fake.close()
-
-
-@pytest.fixture(scope="module")
 def server(assets_ready: None, tmp_path_factory: pytest.TempPathFactory, llm: FakeLLM) -> Iterator[Server]:
     yield from start_server(
         tmp_path_factory.mktemp("data"),
@@ -58,13 +54,6 @@ def server(assets_ready: None, tmp_path_factory: pytest.TempPathFactory, llm: Fa
         upstream_backoff_s=0.01,
         model_map={"gpt-4o": "fake-model", "local": "extractive"},
     )
-
-
-@pytest.fixture(autouse=True)
-def script(llm: FakeLLM) -> Iterator[FakeLLM]:
-    llm.reset()
-    yield llm
-    assert not llm.replies, "the model was asked fewer times than the test scripted"
 
 
 @pytest.fixture(scope="module")
