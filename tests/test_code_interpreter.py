@@ -302,3 +302,80 @@ def test_sessions_are_counted_in_usage_and_billed_in_costs(server, client, scrip
     line = items["code interpreter sessions"]
     assert (line["quantity"], line["quantity_unit"]) == (sessions, "sessions")
     assert line["amount"]["value"] == pytest.approx(0.03 * sessions)
+
+
+def test_container_files_are_counted_as_stored_bytes_in_usage_and_costs(server, client) -> None:  # type: ignore[no-untyped-def]
+    """A container's files enter a ledger as a store's do; here one held since yesterday's UTC midnight
+    makes yesterday's bucket exactly its size. Their GB-days are a costs line, priced $0 by default."""
+    import httpx
+    from sqlalchemy import select
+
+    from retrievd.store.runtime_models import Container
+    from retrievd.store.usage_models import ContainerLedgerEntry
+
+    container = client.containers.create(name="held")
+    kept = client.containers.files.create(container.id, file=("kept.bin", b"k" * 1000))
+    gone = client.containers.files.create(container.id, file=("gone.bin", b"g" * 500))
+    client.containers.files.delete(gone.id, container_id=container.id)
+    today = int(time.time()) // 86400 * 86400
+    with server.core.db.session() as s:
+        project_id = s.get(Container, container.id).project_id
+        entries = s.execute(
+            select(ContainerLedgerEntry)
+            .where(ContainerLedgerEntry.container_id == container.id)
+            .order_by(ContainerLedgerEntry.id)
+        ).scalars()
+        assert [(e.delta_bytes, e.bytes_after, e.reason) for e in entries] == [
+            (1000, 1000, "file_added"),
+            (500, 1500, "file_added"),
+            (-500, 1000, "file_deleted"),
+        ]
+        for e in s.execute(
+            select(ContainerLedgerEntry).where(ContainerLedgerEntry.container_id == container.id)
+        ).scalars():
+            e.at = today - 86400
+
+    def get(path: str, **params: object) -> dict:
+        response = httpx.get(
+            f"{server.base_url}/organization/{path}",
+            params={"start_time": today - 86400, "end_time": today, "bucket_width": "1d", **params},
+            headers={"Authorization": f"Bearer {server.admin_key}"},
+        )
+        assert response.status_code == 200, response.text
+        return response.json()
+
+    (bucket,) = get("usage/code_interpreter_sessions", group_by="project_id")["data"]
+    (mine,) = [r for r in bucket["results"] if r["project_id"] == project_id]
+    assert mine["usage_bytes"] == 1000
+    (costs,) = get("costs", group_by="line_item")["data"]
+    line = {r["line_item"]: r for r in costs["results"]}["container file storage"]
+    assert (line["quantity"], line["quantity_unit"], line["amount"]["value"]) == (1e-6, "gigabyte_days", 0.0)
+
+    client.containers.delete(container.id)
+    with server.core.db.session() as s:
+        last = s.scalars(
+            select(ContainerLedgerEntry)
+            .where(ContainerLedgerEntry.container_id == container.id)
+            .order_by(ContainerLedgerEntry.id.desc())
+        ).first()
+        assert (last.delta_bytes, last.bytes_after, last.reason) == (-1000, 0, "container_deleted")
+    assert kept.bytes == 1000
+
+
+def test_a_containers_memory_limit_is_its_sandboxs_memory(server, client) -> None:  # type: ignore[no-untyped-def]
+    """1 GB cannot hold a 1.5 GB buffer, 4 GB can; a limit past the server's most (4g) gets that most."""
+    from retrievd.services.containers import ContainerService
+    from retrievd.store.runtime_models import Container
+
+    allocate = "buffer = bytearray(1500 * 1024**2)\nprint(len(buffer))"
+    small = client.containers.create(name="small")  # OpenAI's default, 1g
+    large = client.containers.create(name="large", memory_limit="4g")
+    huge = client.containers.create(name="huge", memory_limit="64g")
+    assert (small.memory_limit, large.memory_limit, huge.memory_limit) == ("1g", "4g", "4g")
+    with server.core.db.session() as s:
+        project_id = s.get(Container, small.id).project_id
+    service = ContainerService(server.core)
+    assert "MemoryError" in service.run(project_id, small.id, allocate).outputs[0]["logs"]
+    assert service.run(project_id, large.id, allocate).outputs == [{"type": "logs", "logs": "1572864000\n"}]
+    for c in (small, large, huge):
+        client.containers.delete(c.id)

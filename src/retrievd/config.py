@@ -52,6 +52,8 @@ class Settings(BaseSettings):
     pricing: Literal["standard", "flat"] = "standard"  # $0.10/GB-day, 1 GB free per project | $0.20, none free
     price_per_gb_day: Decimal | None = None
     free_gb_per_project: Decimal | None = None
+    # Container files' GB-days: $0 as OpenAI (its $0.03 a session covered them), counted all the same.
+    price_per_container_gb_day: Decimal = Decimal(0)
     expiration_interval_s: float = 60.0  # how often expired stores and files are swept
 
     # The assistant runtime (see retrievd.runtime.providers): no upstream = the built-in extractive model.
@@ -67,6 +69,8 @@ class Settings(BaseSettings):
     run_max_model_calls: int = 10  # the last one must answer in text
     run_store_wait_s: float = 600.0  # how long a run waits for its stores' files to finish indexing
     code_interpreter_timeout_s: float = 60.0  # wall time of one code_interpreter call, then a kill
+    # The most memory a container's sandbox gets; a container asking for more (memory_limit) gets this.
+    code_interpreter_max_memory: Literal["1g", "4g", "16g", "64g"] = "4g"
     container_idle_s: float = 1200.0  # a container idle this long is closed, its files removed (OpenAI's 20 min)
 
     # Past `retrievd eval run` results the console shows (read-only). Default: <data_dir>/eval.

@@ -16,7 +16,7 @@ import logging
 import re
 import threading
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -141,12 +141,15 @@ class Containers:
         self._open: dict[str, _Container] = {}
         self._lock = threading.Lock()
 
-    def _get(self, project_id: str, key: str) -> _Container:
+    def _get(self, project_id: str, key: str, memory_bytes: int | None) -> _Container:
         self.close_idle()
         with self._lock:
             container = self._open.get(key)
             if container is None:
-                sandbox = Sandbox(self.root / key, self.limits)
+                limits = self.limits
+                if memory_bytes is not None:
+                    limits = replace(limits or SandboxLimits(), memory_bytes=memory_bytes)
+                sandbox = Sandbox(self.root / key, limits)
                 session_id = open_session(self.db, project_id, key)
                 container = self._open[key] = _Container(sandbox, session_id)
             container.last_used = time.monotonic()
@@ -160,10 +163,12 @@ class Containers:
         code: str,
         timeout_s: float,
         keep: OutputKeeper,
+        memory_bytes: int | None = None,
     ) -> CodeResult:
-        """Run code in the container `key` (its sandbox made on first use) with `inputs` in /mnt/data."""
+        """Run code in the container `key` (its sandbox made on first use, with `memory_bytes` if given
+        rather than the default limit) with `inputs` in /mnt/data."""
         try:
-            container = self._get(project_id, key)
+            container = self._get(project_id, key, memory_bytes)
         except SandboxUnavailable as e:
             return failed(f"code_interpreter is not available on this server: {e}")
         with container.lock:

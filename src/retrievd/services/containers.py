@@ -24,6 +24,7 @@ from retrievd.services.files import FileService, clean_filename
 from retrievd.store.db import now
 from retrievd.store.pagination import Order, paginate
 from retrievd.store.runtime_models import Container, ContainerFile
+from retrievd.usage.ledger import record_container_change
 
 if TYPE_CHECKING:
     from sqlalchemy.orm import Session
@@ -32,6 +33,17 @@ if TYPE_CHECKING:
 
 DEFAULT_EXPIRES_MINUTES = 20
 MEMORY_LIMITS = ("1g", "4g", "16g", "64g")
+
+
+def memory_bytes(limit: str) -> int:
+    """A memory_limit ("4g") in bytes: the sandbox's cap, per process and over all of them."""
+    return int(limit.removesuffix("g")) * 1024**3
+
+
+def allowed_memory_limit(requested: str | None, most: str) -> str:
+    """What a container gets: its memory_limit (OpenAI's default 1g), at most the server's `most`."""
+    limit = requested or MEMORY_LIMITS[0]
+    return min(limit, most, key=MEMORY_LIMITS.index)
 
 
 class ContainerExpiresAfter(BaseModel):
@@ -130,7 +142,9 @@ class ContainerService:
                 expires_after_minutes=req.expires_after.minutes
                 if req.expires_after
                 else DEFAULT_EXPIRES_MINUTES,
-                memory_limit=req.memory_limit or "1g",
+                memory_limit=allowed_memory_limit(
+                    req.memory_limit, self.core.settings.code_interpreter_max_memory
+                ),
             )
             s.add(row)
         for f in files:
@@ -157,16 +171,17 @@ class ContainerService:
     def delete(self, project_id: str, container_id: str) -> None:
         with self.core.db.session() as s:
             self.row(s, project_id, container_id)
-        self._clear(container_id)
+        self._clear(project_id, container_id, "container_deleted")
         with self.core.db.session() as s:
             row = s.get(Container, container_id)
             if row is not None:
                 s.delete(row)
 
-    def _clear(self, container_id: str) -> None:
-        """Close its sandbox and delete its files (rows and blobs)."""
+    def _clear(self, project_id: str, container_id: str, reason: str) -> None:
+        """Close its sandbox and delete its files (rows and blobs), their bytes off its ledger."""
         self.core.containers.close(container_id)
         with self.core.db.session() as s:
+            record_container_change(s, project_id, container_id, None, reason)
             rows = list(
                 s.execute(select(ContainerFile).where(ContainerFile.container_id == container_id)).scalars()
             )
@@ -180,17 +195,17 @@ class ContainerService:
         t = now()
         with self.core.db.session() as s:
             due = [
-                row.id
+                (row.project_id, row.id)
                 for row in s.execute(select(Container).where(Container.status == "running")).scalars()
                 if row.last_active_at + row.expires_after_minutes * 60 <= t
             ]
-        for container_id in due:
-            self._clear(container_id)
+        for project_id, container_id in due:
+            self._clear(project_id, container_id, "container_expired")
             with self.core.db.session() as s:
                 row = s.get(Container, container_id)
                 if row is not None:
                     row.status = "expired"
-        return due
+        return [container_id for _, container_id in due]
 
     # --- files ---------------------------------------------------------------------------------
 
@@ -224,6 +239,7 @@ class ContainerService:
                     source=origin,
                 )
                 s.add(row)
+                record_container_change(s, project_id, container_id, size, "file_added")
         except BaseException:
             self.core.blobs.delete(file_id)
             raise
@@ -265,7 +281,9 @@ class ContainerService:
     def delete_file(self, project_id: str, container_id: str, file_id: str) -> None:
         """The row and blob go; a sandbox already running keeps its copy until it is closed."""
         with self.core.db.session() as s:
-            s.delete(self._file_row(s, project_id, container_id, file_id))
+            row = self._file_row(s, project_id, container_id, file_id)
+            record_container_change(s, project_id, container_id, -row.bytes, "file_deleted")
+            s.delete(row)
         self.core.blobs.delete(file_id)
 
     # --- running code --------------------------------------------------------------------------
@@ -274,9 +292,11 @@ class ContainerService:
         """Run code in the container with its files; a gone or expired container is the model's error."""
         with self.core.db.session() as s:
             try:
-                self._running(s, project_id, container_id).last_active_at = now()
+                row = self._running(s, project_id, container_id)
             except APIError as e:
                 return failed(e.message)
+            row.last_active_at = now()
+            limit = memory_bytes(row.memory_limit)
             files = list(
                 s.execute(select(ContainerFile).where(ContainerFile.container_id == container_id)).scalars()
             )
@@ -290,4 +310,5 @@ class ContainerService:
             code,
             self.core.settings.code_interpreter_timeout_s,
             _ContainerKeeper(self, project_id, container_id),
+            memory_bytes=limit,
         )

@@ -1,4 +1,4 @@
-"""Tables of storage accounting: the byte ledger and the file_search call counter.
+"""Tables of storage accounting: the byte ledgers (vector stores, containers) and the call counters.
 
 Ledger rows have no foreign keys on purpose: they outlive the stores (and projects) they bill.
 """
@@ -6,31 +6,53 @@ Ledger rows have no foreign keys on purpose: they outlive the stores (and projec
 from __future__ import annotations
 
 from sqlalchemy import BigInteger, Index, Integer, String
-from sqlalchemy.orm import Mapped, mapped_column
+from sqlalchemy.orm import Mapped, mapped_column, synonym
 
 from retrievd.store.db import Base
 
 
-class UsageLedgerEntry(Base):
-    """One change of a vector store's `usage_bytes`, written in the transaction that made it.
+class BytesLedger:
+    """One change of what a subject (a vector store, a container) holds, written in the transaction
+    that made it.
 
-    Per store, `at` never decreases as `id` grows (it is taken under the store's write lock), so a
-    store's bytes at time t are the `bytes_after` of its last entry with `at <= t`, 0 before the first.
+    Per subject, `at` never decreases as `id` grows (it is taken under the subject's write lock), so
+    its bytes at time t are the `bytes_after` of its last entry with `at <= t`, 0 before the first.
+    `subject_id` names the subject's id column, whatever the table calls it.
     """
 
-    __tablename__ = "usage_ledger"
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     project_id: Mapped[str] = mapped_column(String(64))
-    vector_store_id: Mapped[str] = mapped_column(String(64))
     at: Mapped[int] = mapped_column(BigInteger)  # unix seconds
     delta_bytes: Mapped[int] = mapped_column(BigInteger)
     bytes_after: Mapped[int] = mapped_column(BigInteger)
     reason: Mapped[str] = mapped_column(String(32))  # file_indexed | file_removed | store_deleted | ...
+    subject_id: str
+
+
+class UsageLedgerEntry(BytesLedger, Base):
+    """A change of a vector store's `usage_bytes` (under the store's row lock)."""
+
+    __tablename__ = "usage_ledger"
+    vector_store_id: Mapped[str] = mapped_column(String(64))
+    subject_id = synonym("vector_store_id")
 
     __table_args__ = (
         Index("ix_usage_ledger_store_at", "vector_store_id", "at"),
         Index("ix_usage_ledger_project_at", "project_id", "at"),
         Index("ix_usage_ledger_at", "at"),
+    )
+
+
+class ContainerLedgerEntry(BytesLedger, Base):
+    """A change of the bytes a container's files hold (under the container's row lock)."""
+
+    __tablename__ = "container_ledger"
+    container_id: Mapped[str] = mapped_column(String(64))
+    subject_id = synonym("container_id")
+
+    __table_args__ = (
+        Index("ix_container_ledger_container_at", "container_id", "at"),
+        Index("ix_container_ledger_project_at", "project_id", "at"),
     )
 
 

@@ -18,9 +18,9 @@ def project_steps(histories: Sequence[StoreHistory], lo: int, hi: int) -> dict[s
         by_project[h.project_id].append(h)
     steps: dict[str, list[tuple[int, int]]] = {}
     for project_id, hs in by_project.items():
-        current = {h.vector_store_id: h.initial for h in hs}
+        current = {h.subject_id: h.initial for h in hs}
         series = [(lo, sum(current.values()))]
-        events = sorted((at, h.vector_store_id, after) for h in hs for at, after in h.changes)
+        events = sorted((at, h.subject_id, after) for h in hs for at, after in h.changes)
         for at, store_id, after in events:
             current[store_id] = after
             series.append((at, sum(current.values())))

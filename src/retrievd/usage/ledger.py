@@ -1,4 +1,5 @@
-"""Every change of a store's `usage_bytes` goes through here, with its ledger row, in one transaction.
+"""Every change of a store's `usage_bytes` goes through here, with its ledger row, in one transaction;
+so does every change of the bytes a container's files hold.
 
 Call `lock_store` first in a transaction that reads a store's (or its files') byte counts and then
 changes them: it takes the store's write lock (the database lock on SQLite, the row lock on
@@ -16,7 +17,8 @@ from sqlalchemy.orm.attributes import set_committed_value
 
 from retrievd.store.db import Database, now
 from retrievd.store.models import VectorStore
-from retrievd.store.usage_models import FileSearchCall, UsageLedgerEntry
+from retrievd.store.runtime_models import Container
+from retrievd.store.usage_models import ContainerLedgerEntry, FileSearchCall, UsageLedgerEntry
 from retrievd.usage.quota import check_quota
 
 
@@ -70,6 +72,40 @@ def clear_store(s: Session, store: VectorStore, reason: str) -> None:
     lock_store(s, store.id)
     current = s.scalar(select(VectorStore.usage_bytes).where(VectorStore.id == store.id)) or 0
     record_change(s, store, -current, reason)
+
+
+def record_container_change(
+    s: Session, project_id: str, container_id: str, delta: int | None, reason: str
+) -> int:
+    """Append a change of the bytes a container's files hold (`delta` None: all of them go, the
+    container expired or was deleted); returns its bytes after it.
+
+    The container's row is locked first (as `lock_store` does a store's), so the last entry read is current.
+    """
+    s.execute(
+        update(Container)
+        .where(Container.id == container_id)
+        .values(status=Container.status)
+        .execution_options(synchronize_session=False)
+    )
+    e = ContainerLedgerEntry
+    last = s.execute(
+        select(e.at, e.bytes_after).where(e.container_id == container_id).order_by(e.id.desc()).limit(1)
+    ).first()
+    last_at, before = last or (0, 0)
+    delta = -before if delta is None else delta
+    if delta:
+        s.add(
+            ContainerLedgerEntry(
+                project_id=project_id,
+                container_id=container_id,
+                at=max(now(), last_at),
+                delta_bytes=delta,
+                bytes_after=before + delta,
+                reason=reason,
+            )
+        )
+    return before + delta
 
 
 def record_file_search(db: Database, project_id: str, store_ids: Sequence[str]) -> str:

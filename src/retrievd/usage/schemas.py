@@ -30,6 +30,8 @@ class UsageCodeInterpreterSessionsResult(BaseModel):
     )
     num_sessions: int
     project_id: str | None = None
+    # A retrievd extension: the mean bytes its containers' files held over the bucket.
+    usage_bytes: int = 0
 
 
 class CostAmount(BaseModel):

@@ -19,7 +19,7 @@ from sqlalchemy import select
 
 from retrievd.errors import invalid
 from retrievd.store.db import now
-from retrievd.store.usage_models import CodeInterpreterSession, FileSearchCall
+from retrievd.store.usage_models import CodeInterpreterSession, ContainerLedgerEntry, FileSearchCall
 from retrievd.usage import schemas
 from retrievd.usage.pricing import pricing_from_settings
 from retrievd.usage.storage import (
@@ -45,6 +45,7 @@ COSTS_LIMITS = (7, 180)
 LAST_TIME = 253_402_300_799
 STORAGE_LINE_ITEM = "vector store storage"
 SESSIONS_LINE_ITEM = "code interpreter sessions"
+CONTAINER_STORAGE_LINE_ITEM = "container file storage"
 
 
 @dataclass(frozen=True)
@@ -248,18 +249,33 @@ class UsageService:
     ) -> schemas.UsageResponse:
         by_project = "project_id" in _grouping(group_by, {"project_id"})
         w = window(start_time, end_time, bucket_width, limit, page, USAGE_LIMITS.get(bucket_width, (7, 31)))
+        until = now()
+        with self.db.session() as s:
+            held = project_byte_seconds(s, w.edges, until, project_ids or None, ContainerLedgerEntry)
+        spans = elapsed(w.edges, until)
         results: list[list[schemas.Result]] = []
-        for counts in self._sessions(w, project_ids):
+        for k, counts in enumerate(self._sessions(w, project_ids)):
+            byte_seconds = {p: series[k] for p, series in held.items() if series[k]}
+
+            def mean(total: int, k: int = k) -> int:
+                return total // spans[k] if spans[k] else 0
+
             if by_project:
                 results.append(
                     [
-                        schemas.UsageCodeInterpreterSessionsResult(num_sessions=n, project_id=p)
-                        for p, n in sorted(counts.items())
+                        schemas.UsageCodeInterpreterSessionsResult(
+                            num_sessions=counts.get(p, 0), project_id=p, usage_bytes=mean(byte_seconds.get(p, 0))
+                        )
+                        for p in sorted(counts.keys() | byte_seconds.keys())
                     ]
                 )
             else:
                 results.append(
-                    [schemas.UsageCodeInterpreterSessionsResult(num_sessions=sum(counts.values()))]
+                    [
+                        schemas.UsageCodeInterpreterSessionsResult(
+                            num_sessions=sum(counts.values()), usage_bytes=mean(sum(byte_seconds.values()))
+                        )
+                    ]
                 )
         return _page(w, results)
 
@@ -280,6 +296,7 @@ class UsageService:
         until = now()
         with self.db.session() as s:
             per_project = project_byte_seconds(s, w.edges, until, project_ids or None)
+            in_containers = project_byte_seconds(s, w.edges, until, project_ids or None, ContainerLedgerEntry)
         sessions = self._sessions(w, project_ids)
         spans = elapsed(w.edges, until)
         currency = self.pricing.currency
@@ -301,6 +318,17 @@ class UsageService:
             rows += [
                 (p, SESSIONS_LINE_ITEM, Fraction(n), "sessions", n * Fraction(self.pricing.price_per_session))
                 for p, n in sessions[k].items()
+            ]
+            rows += [
+                (
+                    p,
+                    CONTAINER_STORAGE_LINE_ITEM,
+                    Fraction(series[k], BYTE_SECONDS_PER_GB_DAY),
+                    "gigabyte_days",
+                    self.pricing.container_cost(series[k]),
+                )
+                for p, series in in_containers.items()
+                if series[k]
             ]
             groups: dict[tuple[str | None, str | None], list[tuple]] = defaultdict(list)
             for row in rows:
