@@ -211,6 +211,27 @@ def test_a_response_computes_the_mean_and_draws_the_chart_in_an_auto_container(c
     assert paths == {"/mnt/data/sales.csv": "user", "/mnt/data/chart.png": "assistant"}
 
 
+def test_a_streamed_response_sends_the_code_and_the_call_s_progress(client, script) -> None:  # type: ignore[no-untyped-def]
+    script.push(code_call("print(6 * 7)"), Reply(text="42."))
+    with client.responses.stream(
+        model="gpt-4o", input="Six sevens?", tools=[{"type": "code_interpreter", "container": {"type": "auto"}}]
+    ) as stream:
+        events = list(stream)
+        final = stream.get_final_response()
+    calls = [e for e in events if "code_interpreter" in e.type]
+    assert [e.type for e in calls] == [
+        "response.code_interpreter_call.in_progress",
+        "response.code_interpreter_call_code.delta",
+        "response.code_interpreter_call_code.done",
+        "response.code_interpreter_call.interpreting",
+        "response.code_interpreter_call.completed",
+    ]
+    assert calls[1].delta == calls[2].code == "print(6 * 7)"
+    (done,) = [e for e in events if e.type == "response.output_item.done" and e.output_index == 0]
+    assert done.item.type == "code_interpreter_call" and done.item.status == "completed"
+    assert final.output_text == "42."
+
+
 def test_the_containers_api_and_a_response_in_an_explicit_container(client, script) -> None:  # type: ignore[no-untyped-def]
     container = client.containers.create(
         name="analysis", expires_after={"anchor": "last_active_at", "minutes": 5}
