@@ -1,4 +1,7 @@
-"""SIGKILL the server in the middle of ingestion; after a restart every file completes exactly once."""
+"""SIGKILL the server in the middle of ingestion; after a restart every file completes exactly once.
+
+The kill lands while the batch's files are being parsed: their jobs, claimed as one group, are
+running. The restarted server takes the group back and finishes it."""
 
 from __future__ import annotations
 
@@ -22,10 +25,10 @@ def test_sigkill_during_ingestion_then_restart_completes_every_file_once(assets_
     store = client.vector_stores.create(name="crash")
     client.vector_stores.file_batches.create(store.id, file_ids=ids)
     deadline = time.time() + 120
-    while client.vector_stores.retrieve(store.id).file_counts.completed < 1 and time.time() < deadline:
-        time.sleep(0.05)
+    while _running_jobs(tmp_path) < 2 and time.time() < deadline:
+        time.sleep(0.02)
     counts = client.vector_stores.retrieve(store.id).file_counts
-    assert counts.in_progress > 0, "ingestion finished before the kill; the test needs more work in flight"
+    assert counts.in_progress == len(FILES), "ingestion went on before the kill; the test needs more work in flight"
     proc.send_signal(signal.SIGKILL)
     proc.wait()
 
@@ -54,3 +57,16 @@ def test_sigkill_during_ingestion_then_restart_completes_every_file_once(assets_
         assert chunk_bytes == usage == sum(r.usage_bytes for r in rows)
     finally:
         core.close()
+
+
+def _running_jobs(data_dir: Path) -> int:
+    from retrievd.config import Settings
+    from retrievd.store.db import Database
+    from retrievd.store.models import Job
+
+    db = Database(Settings(data_dir=data_dir).sqlalchemy_url)
+    try:
+        with db.session() as s:
+            return s.execute(select(func.count()).select_from(Job).where(Job.status == "running")).scalar_one()
+    finally:
+        db.dispose()

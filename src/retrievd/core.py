@@ -126,7 +126,7 @@ class Core:
         `ingest_workers`; 0 = none), `runtime_workers` threads for runs if this process can search
         (their file_search does), one thread applying index jobs if this process writes the index,
         and expiration sweeps. Jobs of dead workers (an earlier run of this one) resume."""
-        from retrievd.ingest.pipeline import INDEX_JOBS, INGEST_JOBS, job_handlers
+        from retrievd.ingest.pipeline import INDEX_JOBS, INGEST_JOBS, group_handlers, job_handlers
         from retrievd.runtime.executor import runtime_job_handlers
 
         if self.writes_index:
@@ -134,7 +134,14 @@ class Core:
         self.queue.reclaim()
         threads = self.settings.ingest_workers if threads is None else threads
         if threads:
-            self.workers.append(WorkerPool(self.queue, job_handlers(self, INGEST_JOBS), threads=threads))
+            self.workers.append(
+                WorkerPool(
+                    self.queue,
+                    job_handlers(self, INGEST_JOBS),
+                    threads=threads,
+                    group_handlers=group_handlers(self, INGEST_JOBS),
+                )
+            )
         runs = self.settings.runtime_workers
         if runs and not self.can_search:
             log.warning("This worker takes no runs: their file_search needs RETRIEVD_INDEX_OWNER_URL.")
@@ -152,6 +159,7 @@ class Core:
                     self.queue,
                     job_handlers(self, INDEX_JOBS),
                     threads=1,
+                    group_handlers=group_handlers(self, INDEX_JOBS),
                     on_idle=lambda: self.index.optimize(),
                 )
             )

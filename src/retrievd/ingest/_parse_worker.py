@@ -111,7 +111,10 @@ ASSET_MISSING = missing_message(SPACY_MODEL, Path(sys.prefix))
 # that ask for tags, in one `nlp.pipe` batch per PDF page or document before unstructured
 # classifies them one at a time. The same elements as the full pipeline, faster: 150 pages of
 # DA-619p.pdf parsed in 7.9 s instead of 9.9 s (pdfminer then), handbook-872p.docx in 2.8 s
-# instead of 3.6 s.
+# instead of 3.6 s. A string of more than TITLE_MAX_WORDS words is never tagged: it can never be
+# a Title, and a verb only tells NarrativeText from UncategorizedText, which nothing here tells
+# apart (the chunker's sections come from Titles alone). That was most of a paragraph-long
+# file's parse: ~6 of its ~9 ms (bench/small_files.py).
 
 
 class AssetMissing(Exception):
@@ -155,7 +158,17 @@ def _sentences(text: str) -> Doc:
     return nlp.get_pipe("sentencizer")(nlp.make_doc(text[: nlp.max_length]))
 
 
+TITLE_MAX_WORDS = 12  # unstructured's title_max_word_length, counted as it counts (split on " ")
+_A_VERB = [("", "VB")]  # the tags of a string too long to be a title: "narrative", untagged
+
+
+def _could_be_title(text: str) -> bool:
+    return len(text.split(" ")) <= TITLE_MAX_WORDS
+
+
 def _pos_tag(text: str) -> list[tuple[str, str]]:
+    if not _could_be_title(text):
+        return _A_VERB
     tags = _TAGS.get(text)
     if tags is None:
         nlp = _nlp()
@@ -165,10 +178,10 @@ def _pos_tag(text: str) -> list[tuple[str, str]]:
 
 def _pretag(texts: Iterable[str]) -> None:
     """Tag in one batch the strings unstructured is about to classify and will want tags of: those
-    of fewer than two sentences (it lowercases all-caps strings first)."""
+    of fewer than two sentences and at most TITLE_MAX_WORDS words (it lowercases all-caps strings first)."""
     nlp = _nlp()
     variants = (v for t in texts for v in ((t, t.lower()) if t.isupper() else (t,)))
-    unique = dict.fromkeys(v for v in variants if v.strip() and len(v) <= nlp.max_length)
+    unique = dict.fromkeys(v for v in variants if v.strip() and len(v) <= nlp.max_length and _could_be_title(v))
     wanted = [t for t in unique if sum(1 for _ in _sentences(t).sents) < 2][:_TAG_BATCH_MAX]
     _TAGS.clear()
     _TAGS.update(zip(wanted, ([(t.text, t.tag_) for t in doc] for doc in nlp.pipe(wanted, batch_size=64))))

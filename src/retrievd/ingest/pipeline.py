@@ -7,6 +7,11 @@
    `completed`. With an embedded Qdrant Edge shard only the process that opened it runs this step,
    so workers in other processes never need the shard; with a Qdrant server, every process can.
 
+Both steps run in groups (`group_handlers`): a worker takes up to GROUP_SIZE queued jobs of a kind
+at once, so a batch of small files shares one embedding call, one transaction, one upsert and one
+flush instead of paying each per file (bench/small_files.py). Each file's outcome is its own: a
+file rejected by the parser fails alone, and a group that raises is run again job by job.
+
 Points are written before the database says `completed`, so `completed` always means searchable.
 A crash anywhere re-runs a job: point ids and chunk rows are keyed by (store, file, chunk index),
 so a re-run overwrites instead of duplicating.
@@ -28,7 +33,7 @@ from retrievd.ingest.chunk import chunk_elements
 from retrievd.ingest.parse import parse_file
 from retrievd.ingest.types import Chunk, Element, FileRejected
 from retrievd.jobs.queue import MAX_ATTEMPTS
-from retrievd.jobs.worker import Handler
+from retrievd.jobs.worker import GroupHandler, Handler
 from retrievd.store.models import Chunk as ChunkRow
 from retrievd.store.models import File, Job, VectorStore, VectorStoreFile
 from retrievd.usage.bytes import chunk_usage_bytes
@@ -47,10 +52,15 @@ INGEST_JOBS = ("ingest_file",)
 INDEX_JOBS = ("index_file", "reindex_file", "reindex_store", "purge")
 
 
+# Files a worker takes at once: enough that small files' embedding runs in full batches and their
+# fixed costs (transactions, flushes) are shared; few enough that a group's work stays short.
+GROUP_SIZE = 64
+
+
 def job_handlers(core: Core, kinds: tuple[str, ...] = INGEST_JOBS + INDEX_JOBS) -> dict[str, Handler]:
     handlers: dict[str, Handler] = {
-        "ingest_file": lambda job: _file_job(core, job, ingest_file),
-        "index_file": lambda job: _file_job(core, job, index_file),
+        "ingest_file": lambda job: _file_jobs(core, [job], ingest_files),
+        "index_file": lambda job: _file_jobs(core, [job], index_files),
         "reindex_file": lambda job: reindex_file(core, job.vector_store_id or "", job.file_id or ""),
         "reindex_store": lambda job: reindex_store(core, job.vector_store_id or ""),
         "purge": lambda job: purge(core, job.vector_store_id or "", job.file_id),
@@ -58,19 +68,35 @@ def job_handlers(core: Core, kinds: tuple[str, ...] = INGEST_JOBS + INDEX_JOBS) 
     return {kind: handlers[kind] for kind in kinds}
 
 
-def _file_job(core: Core, job: Job, step: Callable[[Core, str, str], None]) -> None:
-    """Run an ingestion step, failing the file (not only the job) once its attempts are spent,
-    including when each attempt killed its worker (the job comes back claimed more than
-    MAX_ATTEMPTS times): a file never stays `in_progress` for good."""
-    store_id, file_id = job.vector_store_id or "", job.file_id or ""
-    if job.attempts > MAX_ATTEMPTS:
-        _fail(core, store_id, file_id, "server_error", "Indexing this file stopped its worker repeatedly.")
-        return
+def group_handlers(core: Core, kinds: tuple[str, ...] = INGEST_JOBS + INDEX_JOBS) -> dict[str, GroupHandler]:
+    """The handlers of the kinds that run in groups (see `retrievd.jobs.worker`)."""
+    handlers: dict[str, GroupHandler] = {
+        "ingest_file": lambda jobs: _file_jobs(core, jobs, ingest_files),
+        "index_file": lambda jobs: _file_jobs(core, jobs, index_files),
+    }
+    return {kind: handler for kind, handler in handlers.items() if kind in kinds}
+
+
+FileKey = tuple[str, str]  # (vector_store_id, file_id)
+
+
+def _file_jobs(core: Core, jobs: list[Job], step: Callable[[Core, list[FileKey]], None]) -> None:
+    """Run an ingestion step over the jobs' files, failing a file (not only its job) once its
+    attempts are spent, including when each attempt killed its worker (the job comes back claimed
+    more than MAX_ATTEMPTS times): a file never stays `in_progress` for good. A group that raises
+    is run again one job at a time by the worker pool, so the last attempt is always a job's own."""
+    files: list[FileKey] = []
+    for job in jobs:
+        key = (job.vector_store_id or "", job.file_id or "")
+        if job.attempts > MAX_ATTEMPTS:
+            _fail(core, *key, "server_error", "Indexing this file stopped its worker repeatedly.")
+        else:
+            files.append(key)
     try:
-        step(core, store_id, file_id)
+        step(core, files)
     except Exception:
-        if job.attempts >= MAX_ATTEMPTS:
-            _fail(core, store_id, file_id, "server_error", "The file could not be indexed.")
+        if len(jobs) == 1 and files and jobs[0].attempts >= MAX_ATTEMPTS:
+            _fail(core, *files[0], "server_error", "The file could not be indexed.")
         raise
 
 
@@ -98,9 +124,9 @@ def _fail(core: Core, store_id: str, file_id: str, code: str, message: str) -> N
 AVG_LEN_DRIFT = 0.10
 
 
-def _settle_avg_len(core: Core, store_id: str, file_id: str) -> float:
-    """The BM25 avg_len to index `file_id` with: the mean BM25 length of the store's completed
-    chunks and this file's. The first file sets it; when the mean drifts past AVG_LEN_DRIFT the
+def _settle_avg_len(core: Core, store_id: str, file_ids: list[str]) -> float:
+    """The BM25 avg_len to index `file_ids` with: the mean BM25 length of the store's completed
+    chunks and these files'. The first files set it; when the mean drifts past AVG_LEN_DRIFT the
     store takes the new mean and its completed files are re-encoded (`reindex_store`)."""
     with core.db.session() as s:
         lock_store(s, store_id)
@@ -115,7 +141,7 @@ def _settle_avg_len(core: Core, store_id: str, file_id: str) -> float:
             & (VectorStoreFile.file_id == ChunkRow.file_id),
         ).where(
             ChunkRow.vector_store_id == store_id,
-            (VectorStoreFile.status == "completed") | (VectorStoreFile.file_id == file_id),
+            (VectorStoreFile.status == "completed") | VectorStoreFile.file_id.in_(file_ids),
         )
         total, n = s.execute(counted).one()
         if not n:
@@ -130,19 +156,27 @@ def _settle_avg_len(core: Core, store_id: str, file_id: str) -> float:
     return mean
 
 
-def ingest_file(core: Core, store_id: str, file_id: str) -> None:
+def ingest_files(core: Core, files: list[FileKey]) -> None:
+    """Parse and chunk each file (one that the parser rejects fails alone), then embed and store
+    them all together."""
+    parsed = [got for store_id, file_id in files if (got := _parse_and_chunk(core, store_id, file_id))]
+    write_chunks(core, parsed)
+
+
+def _parse_and_chunk(core: Core, store_id: str, file_id: str) -> tuple[str, File, list[Chunk]] | None:
+    """The file's chunks; None if there is nothing to write (gone, cancelled, or failed here)."""
     with core.db.session() as s:
         row = s.get(VectorStoreFile, (store_id, file_id))
         file = s.get(File, file_id)
         if row is None or row.status != "in_progress":
-            return  # deleted or cancelled before we got to it
+            return None  # deleted or cancelled before we got to it
         if file is None:
             row.status = "failed"
             row.last_error = {
                 "code": "invalid_file",
                 "message": "The file was deleted before it could be indexed.",
             }
-            return
+            return None
         max_tokens, overlap = row.max_chunk_size_tokens, row.chunk_overlap_tokens
     try:
         elements = parse_file(
@@ -156,11 +190,11 @@ def ingest_file(core: Core, store_id: str, file_id: str) -> None:
             raise FileRejected("invalid_file", "The file contains no text that could be extracted.")
     except FileRejected as e:
         _fail(core, store_id, file_id, e.code, e.message)
-        return
+        return None
     except AssetMissingError as e:
         _fail(core, store_id, file_id, "server_error", str(e))
-        return
-    write_chunks(core, store_id, file, chunks)
+        return None
+    return store_id, file, chunks
 
 
 def _without_nul(elements: list[Element]) -> list[Element]:
@@ -172,38 +206,44 @@ def _without_nul(elements: list[Element]) -> list[Element]:
     ]
 
 
-def write_chunks(core: Core, store_id: str, file: File, chunks: list[Chunk]) -> None:
-    """Embed `chunks` and store them as the file's chunk rows, with the job that indexes them."""
-    texts = [c.text for c in chunks]
+def write_chunks(core: Core, files: list[tuple[str, File, list[Chunk]]]) -> None:
+    """Embed the files' chunks (in one call: small files fill the model's batches together) and
+    store them as each file's chunk rows, with the jobs that index them, in one transaction."""
+    if not files:
+        return
+    texts = [c.text for _, _, chunks in files for c in chunks]
     dense = core.embedder.embed_documents(texts)
     # avg_len weighs the terms only when indexed; the number of terms (usage bytes) never needs it.
     sparse = core.bm25.encode_documents(texts, avg_len=1.0)
     bm25_lengths = core.bm25.token_lengths(texts)
     dim = dense.shape[1]
+    first = 0  # the index in `texts` of the file's first chunk
     with core.db.session() as s:
-        row = s.get(VectorStoreFile, (store_id, file.id))
-        if row is None or row.status != "in_progress":
-            return  # removed or cancelled while we worked
-        _delete_rows(s, store_id, file.id)
-        s.add_all(
-            ChunkRow(
-                vector_store_id=store_id,
-                file_id=file.id,
-                chunk_index=c.index,
-                text=c.text,
-                token_count=c.token_count,
-                page=c.page,
-                page_end=c.page_end,
-                section=c.section,
-                dense=np.asarray(dense[i], dtype="<f4").tobytes(),
-                usage_bytes=chunk_usage_bytes(
-                    c.text, c.page, c.page_end, c.section, dim, len(sparse[i].indices)
-                ),
-                bm25_length=bm25_lengths[i],
+        for store_id, file, chunks in files:
+            start, first = first, first + len(chunks)
+            row = s.get(VectorStoreFile, (store_id, file.id))
+            if row is None or row.status != "in_progress":
+                continue  # removed or cancelled while we worked
+            _delete_rows(s, store_id, file.id)
+            s.add_all(
+                ChunkRow(
+                    vector_store_id=store_id,
+                    file_id=file.id,
+                    chunk_index=c.index,
+                    text=c.text,
+                    token_count=c.token_count,
+                    page=c.page,
+                    page_end=c.page_end,
+                    section=c.section,
+                    dense=np.asarray(dense[i], dtype="<f4").tobytes(),
+                    usage_bytes=chunk_usage_bytes(
+                        c.text, c.page, c.page_end, c.section, dim, len(sparse[i].indices)
+                    ),
+                    bm25_length=bm25_lengths[i],
+                )
+                for i, c in enumerate(chunks, start)
             )
-            for i, c in enumerate(chunks)
-        )
-        s.add(Job(kind="index_file", project_id=row.project_id, vector_store_id=store_id, file_id=file.id))
+            s.add(Job(kind="index_file", project_id=row.project_id, vector_store_id=store_id, file_id=file.id))
     core.wake_workers()
 
 
@@ -212,91 +252,147 @@ def points_from_rows(
 ) -> list[IndexPoint]:
     """A file's points, from its chunk rows: nothing is parsed or embedded again. BM25 weighs
     terms with `avg_len`, by default the store's."""
+    return files_points(core, store_id, [file_id], avg_len).get(file_id, [])
+
+
+def files_points(
+    core: Core, store_id: str, file_ids: list[str], avg_len: float | None = None
+) -> dict[str, list[IndexPoint]]:
+    """`points_from_rows` of several files of a store, read in one query and BM25-encoded in one
+    call: file id -> points."""
     with core.db.session() as s:
-        row = s.get(VectorStoreFile, (store_id, file_id))
-        file = s.get(File, file_id)
         store = s.get(VectorStore, store_id)
-        if row is None or file is None or store is None:
-            return []
-        chunks = list(
-            s.execute(
-                select(ChunkRow)
-                .where(ChunkRow.vector_store_id == store_id, ChunkRow.file_id == file_id)
-                .order_by(ChunkRow.chunk_index)
-            ).scalars()
-        )
+        if store is None:
+            return {}
         avg_len = avg_len or store.bm25_avg_len or 1.0
-        sparse: list[Sparse] = core.bm25.encode_documents([c.text for c in chunks], avg_len)
-        return [
-            IndexPoint(
-                store_id,
-                file_id,
-                c.chunk_index,
-                np.frombuffer(c.dense, dtype="<f4").tolist(),
-                sparse[i],
-                _payload(file, row, c),
-            )
-            for i, c in enumerate(chunks)
+        rows = {
+            r.file_id: r
+            for r in s.execute(
+                select(VectorStoreFile).where(
+                    VectorStoreFile.vector_store_id == store_id, VectorStoreFile.file_id.in_(file_ids)
+                )
+            ).scalars()
+        }
+        files = {f.id: f for f in s.execute(select(File).where(File.id.in_(file_ids))).scalars()}
+        chunks = [
+            c
+            for c in s.execute(
+                select(ChunkRow)
+                .where(ChunkRow.vector_store_id == store_id, ChunkRow.file_id.in_(file_ids))
+                .order_by(ChunkRow.file_id, ChunkRow.chunk_index)
+            ).scalars()
+            if c.file_id in rows and c.file_id in files
         ]
+        sparse: list[Sparse] = core.bm25.encode_documents([c.text for c in chunks], avg_len)
+        out: dict[str, list[IndexPoint]] = {f: [] for f in file_ids if f in rows and f in files}
+        for c, vector in zip(chunks, sparse, strict=True):
+            out[c.file_id].append(
+                IndexPoint(
+                    store_id,
+                    c.file_id,
+                    c.chunk_index,
+                    np.frombuffer(c.dense, dtype="<f4").tolist(),
+                    vector,
+                    _payload(files[c.file_id], rows[c.file_id], c),
+                )
+            )
+        return out
 
 
-def index_file(core: Core, store_id: str, file_id: str) -> None:
-    """Make a file's chunk rows searchable, count their bytes, and mark the file `completed`."""
-    with core.db.session() as s:
-        row = s.get(VectorStoreFile, (store_id, file_id))
-        pending = row is not None and row.status == "in_progress"
-        rows_seen = _chunk_rows(s, store_id, file_id)
-    index = core.index
-    points: list[IndexPoint] = []
-    avg_len = 0.0
-    if pending:
-        avg_len = _settle_avg_len(core, store_id, file_id)
-        points = points_from_rows(core, store_id, file_id, avg_len)
-        index.delete_file(store_id, file_id)
-        index.upsert(points)
-        index.flush()
-    with core.db.session() as s:
-        lock_store(s, store_id)
-        row = s.get(VectorStoreFile, (store_id, file_id))
-        store = s.get(VectorStore, store_id)
-        if not pending or row is None or store is None or row.status != "in_progress":
-            # Removed, cancelled or expired meanwhile: nothing of this file stays. (A removal took
-            # its rows and bytes already; `completed` was this job's earlier run; `in_progress`
-            # here is a newer ingestion, which queues its own index_file.)
-            if row is not None and store is not None and row.status == "cancelled":
-                _discard(s, store, row, "file_cancelled")
-            if row is None or row.status not in ("completed", "in_progress"):
-                index.delete_file(store_id, file_id)
-            return
-        count, total = _chunk_rows(s, store_id, file_id)
-        if (count, total) != rows_seen or count != len(points):
-            return  # a newer ingestion replaced the rows meanwhile; its own index_file applies them
-        try:
-            record_change(s, store, total - row.usage_bytes, "file_indexed", enforce_quota=True)
-        except QuotaExceeded as e:
-            index.delete_file(store_id, file_id)
-            _discard(s, store, row, "file_failed")
-            row.status, row.last_error = "failed", {"code": "invalid_file", "message": e.message}
-            return
-        row.usage_bytes = total
-        row.chunk_count = count
-        row.status = "completed"
-        row.last_error = None
-        if store.bm25_avg_len != avg_len:
-            # Another file moved avg_len while this one was indexed, maybe after a re-encoding that
-            # missed this file: this one needs one too.
-            _queue_reencoding(s, store)
+def index_files(core: Core, files: list[FileKey]) -> None:
+    """Make the files' chunk rows searchable, count their bytes, and mark them `completed`: per
+    store, one upsert, one flush and one transaction for all its files."""
+    by_store: dict[str, list[str]] = {}
+    for store_id, file_id in files:
+        by_store.setdefault(store_id, []).append(file_id)
+    for store_id, file_ids in by_store.items():
+        _index_store_files(core, store_id, list(dict.fromkeys(file_ids)))
     core.wake_workers()
 
 
-def _chunk_rows(s: Session, store_id: str, file_id: str) -> tuple[int, int]:
-    """How many chunk rows a file has, and their bytes."""
-    count, total = s.execute(
-        select(func.count(), func.coalesce(func.sum(ChunkRow.usage_bytes), 0)).where(
-            ChunkRow.vector_store_id == store_id, ChunkRow.file_id == file_id
+def _index_store_files(core: Core, store_id: str, file_ids: list[str]) -> None:
+    with core.db.session() as s:
+        pending = select(VectorStoreFile.file_id).where(
+            VectorStoreFile.vector_store_id == store_id,
+            VectorStoreFile.file_id.in_(file_ids),
+            VectorStoreFile.status == "in_progress",
         )
-    ).one()
-    return int(count), int(total)
+        # the files to index, with their rows as read now
+        seen = _chunk_rows(s, store_id, list(s.scalars(pending)))
+    index = core.index
+    points: dict[str, list[IndexPoint]] = {}
+    avg_len = 0.0
+    if seen:
+        avg_len = _settle_avg_len(core, store_id, list(seen))
+        points = files_points(core, store_id, list(seen), avg_len)
+        for file_id in seen:
+            index.delete_file(store_id, file_id)
+        index.upsert([p for file_points in points.values() for p in file_points])
+        index.flush()
+    with core.db.session() as s:
+        lock_store(s, store_id)
+        store = s.get(VectorStore, store_id)
+        now_rows = _chunk_rows(s, store_id, list(seen))
+        for file_id in file_ids:
+            indexed = len(points.get(file_id, ()))
+            _complete(core, s, store, store_id, file_id, seen.get(file_id), now_rows.get(file_id), indexed, avg_len)
+
+
+def _complete(
+    core: Core,
+    s: Session,
+    store: VectorStore | None,
+    store_id: str,
+    file_id: str,
+    rows_seen: tuple[int, int] | None,
+    rows_now: tuple[int, int] | None,
+    indexed: int,
+    avg_len: float,
+) -> None:
+    """Mark an indexed file `completed` with its bytes counted (the caller holds the store's lock),
+    unless it changed meanwhile: its chunk rows (count, bytes) were `rows_seen` when its points were
+    made and are `rows_now`, `indexed` points were written. `rows_seen` None: not to be indexed."""
+    row = s.get(VectorStoreFile, (store_id, file_id))
+    if rows_seen is None or row is None or store is None or row.status != "in_progress":
+        # Removed, cancelled or expired meanwhile: nothing of this file stays. (A removal took
+        # its rows and bytes already; `completed` was this job's earlier run; `in_progress`
+        # here is a newer ingestion, which queues its own index_file.)
+        if row is not None and store is not None and row.status == "cancelled":
+            _discard(s, store, row, "file_cancelled")
+        if row is None or row.status not in ("completed", "in_progress"):
+            core.index.delete_file(store_id, file_id)
+        return
+    count, total = rows_now or (0, 0)
+    if (count, total) != rows_seen or count != indexed:
+        return  # a newer ingestion replaced the rows meanwhile; its own index_file applies them
+    try:
+        record_change(s, store, total - row.usage_bytes, "file_indexed", enforce_quota=True)
+    except QuotaExceeded as e:
+        core.index.delete_file(store_id, file_id)
+        _discard(s, store, row, "file_failed")
+        row.status, row.last_error = "failed", {"code": "invalid_file", "message": e.message}
+        return
+    row.usage_bytes = total
+    row.chunk_count = count
+    row.status = "completed"
+    row.last_error = None
+    if store.bm25_avg_len != avg_len:
+        # Another file moved avg_len while this one was indexed, maybe after a re-encoding that
+        # missed this file: this one needs one too.
+        _queue_reencoding(s, store)
+
+
+def _chunk_rows(s: Session, store_id: str, file_ids: list[str]) -> dict[str, tuple[int, int]]:
+    """How many chunk rows each file has, and their bytes: (0, 0) for one with none."""
+    if not file_ids:
+        return {}
+    per_file = (
+        select(ChunkRow.file_id, func.count(), func.coalesce(func.sum(ChunkRow.usage_bytes), 0))
+        .where(ChunkRow.vector_store_id == store_id, ChunkRow.file_id.in_(file_ids))
+        .group_by(ChunkRow.file_id)
+    )
+    found = {file_id: (int(count), int(total)) for file_id, count, total in s.execute(per_file)}
+    return {file_id: found.get(file_id, (0, 0)) for file_id in file_ids}
 
 
 def _delete_rows(s: Session, store_id: str, file_id: str) -> None:
@@ -327,8 +423,9 @@ def reindex_store(core: Core, store_id: str) -> None:
             VectorStoreFile.vector_store_id == store_id, VectorStoreFile.status == "completed"
         )
         file_ids = list(s.scalars(completed))
-    for file_id in file_ids:
-        core.index.upsert(points_from_rows(core, store_id, file_id))
+    for start in range(0, len(file_ids), GROUP_SIZE):
+        points = files_points(core, store_id, file_ids[start : start + GROUP_SIZE])
+        core.index.upsert([p for file_points in points.values() for p in file_points])
     core.index.flush()
 
 

@@ -29,35 +29,41 @@ class JobQueue:
         self.stale_after_s = stale_after_s
 
     def claim(self, worker_id: str, kinds: tuple[str, ...] | None = None) -> Job | None:
+        jobs = self.claim_many(worker_id, kinds, 1)
+        return jobs[0] if jobs else None
+
+    def claim_many(self, worker_id: str, kinds: tuple[str, ...] | None, limit: int) -> list[Job]:
+        """Up to `limit` of the oldest queued jobs, claimed in one transaction (a group of small
+        files costs one claim, not one each)."""
         with self.db.session() as s:
             t = time.time()
             query = select(Job.id).where(Job.status == "queued", Job.run_after <= t)
             if kinds:
                 query = query.where(Job.kind.in_(kinds))
-            query = query.order_by(Job.id).limit(1).with_for_update(skip_locked=True)
-            job_id = s.execute(query).scalar_one_or_none()
-            if job_id is None:
-                return None
+            query = query.order_by(Job.id).limit(limit).with_for_update(skip_locked=True)
+            job_ids = list(s.execute(query).scalars())
+            if not job_ids:
+                return []
             claimed = s.execute(
                 update(Job)
-                .where(Job.id == job_id, Job.status == "queued")
+                .where(Job.id.in_(job_ids), Job.status == "queued")
                 .values(status="running", claimed_by=worker_id, heartbeat_at=t, attempts=Job.attempts + 1)
-            ).rowcount
-            if not claimed:
-                return None
-            return s.get(Job, job_id)
+                .returning(Job.id)
+            )
+            mine = set(claimed.scalars())
+            return [job for job_id in job_ids if job_id in mine and (job := s.get(Job, job_id)) is not None]
 
-    def heartbeat(self, job_id: int, worker_id: str) -> None:
+    def heartbeat(self, job_ids: list[int], worker_id: str) -> None:
         with self.db.session() as s:
             s.execute(
                 update(Job)
-                .where(Job.id == job_id, Job.claimed_by == worker_id, Job.status == "running")
+                .where(Job.id.in_(job_ids), Job.claimed_by == worker_id, Job.status == "running")
                 .values(heartbeat_at=time.time())
             )
 
-    def finish(self, job_id: int, worker_id: str) -> None:
+    def finish(self, job_ids: list[int], worker_id: str) -> None:
         with self.db.session() as s:
-            s.execute(update(Job).where(Job.id == job_id, Job.claimed_by == worker_id).values(status="done"))
+            s.execute(update(Job).where(Job.id.in_(job_ids), Job.claimed_by == worker_id).values(status="done"))
 
     def retry_or_fail(self, job_id: int, worker_id: str, error: str) -> bool:
         """Back to the queue with exponential backoff; False once attempts are spent."""

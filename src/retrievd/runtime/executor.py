@@ -91,7 +91,7 @@ class RuntimeExecutor:
 
             def beat() -> None:
                 while job_id is not None and not done.wait(HEARTBEAT_S):
-                    self.core.queue.heartbeat(job_id, self.stream_worker_id)
+                    self.core.queue.heartbeat([job_id], self.stream_worker_id)
 
             beater = threading.Thread(target=beat, daemon=True)
             beater.start()
@@ -102,7 +102,7 @@ class RuntimeExecutor:
             finally:
                 done.set()
                 if job_id is not None:
-                    self.core.queue.finish(job_id, self.stream_worker_id)
+                    self.core.queue.finish([job_id], self.stream_worker_id)
                 events.put(None)
 
         threading.Thread(target=target, name=f"runtime-stream-{job_id}", daemon=True).start()

@@ -1,0 +1,112 @@
+"""A file batch of many one-paragraph files, ingested as the server does it, beside the raw model.
+
+    .venv/bin/python bench/small_files.py [--files 2000] [--database-url postgresql://...]
+
+The files are the abstracts of ../shared/eval's CISI and Cranfield collections, one a file (a
+ticket, an email, an FAQ entry: a paragraph of ~50-300 tokens). They are uploaded, attached in one
+`file_batches.create`, and ingested by the server's own worker pools (`Core.start_workers`: the
+ingestion thread and the index thread), timed from the batch's creation until it is `completed`.
+Right after it, the same chunks are embedded again, alone, in the same process, in the embedder's
+batches: the raw model throughput on the same texts. Goal (issue #15): pipeline >= 90% of raw.
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import json
+import tempfile
+import time
+from pathlib import Path
+
+from rich.console import Console
+from rich.progress import Progress
+from rich.table import Table
+from sqlalchemy import func, select
+
+from retrievd.api import schemas
+from retrievd.config import Settings
+from retrievd.core import Core
+from retrievd.services.files import FileService
+from retrievd.services.projects import ProjectService
+from retrievd.services.vector_stores import VectorStoreService
+from retrievd.store.models import Chunk
+
+EVAL = Path(__file__).resolve().parents[2] / "shared" / "eval"
+
+
+def paragraphs(n: int) -> list[str]:
+    """n abstracts, CISI's then Cranfield's."""
+    texts: list[str] = []
+    for name in ("cisi", "cranfield"):
+        with (EVAL / name / "corpus.jsonl").open() as f:
+            texts += [t for line in f if (t := json.loads(line)["text"].strip())]
+    if len(texts) < n:
+        raise SystemExit(f"only {len(texts)} paragraphs available")
+    return texts[:n]
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--files", type=int, default=2000)
+    parser.add_argument("--database-url", help="default: SQLite in a fresh data dir")
+    args = parser.parse_args(argv)
+    console = Console()
+    extra = {"database_url": args.database_url} if args.database_url else {}
+    core = Core(Settings(data_dir=Path(tempfile.mkdtemp(prefix="retrievd-bench-")), **extra))
+    ProjectService(core.db).bootstrap("sk-bench")
+    project = ProjectService(core.db).list_projects()[0].id
+    stores = VectorStoreService(core)
+    store = stores.create(project, schemas.CreateVectorStoreRequest(name="small files")).id
+    core.embedder.embed_documents(["warm up"])  # start-up, not ingestion
+
+    texts = paragraphs(args.files)
+    files = FileService(core)
+    with Progress(console=console) as progress:
+        task = progress.add_task("uploading", total=len(texts))
+        file_ids = []
+        for i, text in enumerate(texts):
+            file_ids.append(files.create(project, io.BytesIO(text.encode()), f"note-{i:05}.txt", "assistants").id)
+            progress.advance(task)
+    # Warm the parser's child process (imports), as a running server has.
+    warm = stores.add_file(project, store, schemas.CreateVectorStoreFileRequest(file_id=file_ids.pop()))
+    core.start_workers()
+    while stores.get_file(project, store, warm.id).status == "in_progress":
+        time.sleep(0.05)
+
+    t0 = time.perf_counter()
+    batch = stores.create_batch(project, store, schemas.CreateFileBatchRequest(file_ids=file_ids))
+    with Progress(console=console) as progress:
+        task = progress.add_task("ingesting", total=len(file_ids))
+        while (b := stores.get_batch(project, store, batch.id)).status == "in_progress":
+            progress.update(task, completed=b.file_counts.completed + b.file_counts.failed)
+            time.sleep(0.05)
+    seconds = time.perf_counter() - t0
+    counts = b.file_counts
+    core.close()
+
+    with core.db.session() as s:
+        rows = s.execute(
+            select(Chunk.text, Chunk.token_count).where(Chunk.vector_store_id == store, Chunk.file_id != warm.id)
+        ).all()
+        (stores_chunks,) = s.execute(select(func.count()).select_from(Chunk)).one()
+    chunks = [text for text, _ in rows]
+    tokens = sum(count for _, count in rows)
+    t0 = time.perf_counter()
+    core.embedder.embed_documents(chunks)
+    raw_seconds = time.perf_counter() - t0
+
+    table = Table("measure", "value")
+    table.add_row("files (completed / failed)", f"{counts.completed} / {counts.failed}")
+    table.add_row("chunks, tokens", f"{len(chunks):,}, {tokens:,} ({stores_chunks:,} rows in all)")
+    table.add_row("batch seconds (create -> completed)", f"{seconds:.1f}")
+    table.add_row("files/s", f"{len(file_ids) / seconds:.1f}")
+    table.add_row("ms per file", f"{1000 * seconds / len(file_ids):.1f}")
+    table.add_row("tokens/s (pipeline)", f"{tokens / seconds:.0f}")
+    table.add_row("tokens/s (raw model, same chunks)", f"{tokens / raw_seconds:.0f}")
+    table.add_row("pipeline / raw model", f"{raw_seconds / seconds:.0%}")
+    console.print(table)
+
+
+if __name__ == "__main__":
+    main()
