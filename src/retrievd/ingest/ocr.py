@@ -4,13 +4,15 @@ Runs only in the parser's child process (see `_parse_worker`), under its time an
 The English model (tessdata_fast) and the orientation model are the pinned `tessdata` asset.
 
 Chosen by measurement against RapidOCR (PP-OCRv6 small, ONNX), on 12 pages of ../shared/docs
-rendered at 200 dpi (bench/ocr.py): Tesseract reads ~1.2 s a page on one core, RapidOCR ~5.3 s on
-two (about 10 s of CPU); RapidOCR reads tables of contents' dot leaders better, Tesseract needs no
-OpenCV (the figures are in bench/ocr.py's docstring).
+rendered at 200 dpi (bench/ocr.py): with dot leaders erased Tesseract reads 0.982 of the words at
+~1.1 s a page on one core, RapidOCR 0.978 at ~5.3 s on two (about 10 s of CPU), and Tesseract needs
+no OpenCV. Upscaling pages, other page segmentation modes and the larger tessdata model gained
+nothing that lasted (the figures are in bench/ocr.py's docstring).
 
 Dot leaders (the rows of dots of a table of contents) are erased before a page is read: among them
 Tesseract's layout analysis merges the columns and loses the entries' words (DA-619p.pdf's contents
-pages: 0.63 and 0.77 of their words read with the leaders, 0.98 without; see `_without_leaders`).
+pages: 0.63 and 0.77 of their words read with the leaders, 0.98 and 0.99 without; see
+`_without_leaders`).
 
 A page is read as it is; when Tesseract is unsure of it (mean word confidence under
 `ROTATE_BELOW`), its orientation is detected and, if the page lies sideways or upside down, it is
