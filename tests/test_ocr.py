@@ -80,6 +80,21 @@ def test_a_scanned_pdf_reads_like_its_text_layer(tmp_path: Path, pages: list[Ima
         assert word_recall(visible_text(PAPER, number - 1), text_of(elements, number)) >= 0.95
 
 
+def test_a_scanned_table_of_contents_is_read_past_its_dot_leaders(tmp_path: Path) -> None:
+    contents = DOCS / "DA-619p.pdf"  # page 1: two columns of entries with dot leaders to their page numbers
+    elements = parse_file(scanned_pdf(tmp_path / "contents.pdf", [render(contents, 0)]), "contents.pdf")
+
+    assert word_recall(visible_text(contents, 0), text_of(elements, 1)) >= 0.95
+
+
+def test_erasing_dot_leaders_leaves_a_page_of_prose_as_it_is(pages: list[Image.Image]) -> None:
+    from retrievd.ingest import ocr
+
+    for page in pages:
+        prepared = ocr._prepared(page)
+        assert ocr._without_leaders(prepared).tobytes() == prepared.tobytes()
+
+
 def test_a_sideways_page_and_a_faint_page_are_read(tmp_path: Path, pages: list[Image.Image]) -> None:
     sideways = pages[0].rotate(90, expand=True)
     faint = pages[1].point(lambda value: 170 + value * 40 // 255)  # grey text on a light grey page
