@@ -9,18 +9,18 @@ from __future__ import annotations
 
 import os
 
-# Before unstructured (or numpy) is imported: no telemetry, no hub downloads, one thread (the
-# embedder owns the other cores).
+# Before unstructured (or numpy) is imported: no telemetry, one thread (the embedder owns the
+# other cores).
 os.environ.update(
     SCARF_NO_ANALYTICS="true",
     DO_NOT_TRACK="true",
-    HF_HUB_OFFLINE="1",
     UNSTRUCTURED_DISABLE_NOTICE="1",
     OMP_NUM_THREADS="1",
     OPENBLAS_NUM_THREADS="1",
     MKL_NUM_THREADS="1",
 )
 
+import copy
 import functools
 import gc
 import importlib
@@ -58,7 +58,7 @@ from pptx.exc import PackageNotFoundError as PptxPackageNotFoundError
 from spacy.tokens import Doc
 from unstructured.cleaners.core import clean_extra_whitespace_with_index_run
 from unstructured.documents.coordinates import PixelSpace
-from unstructured.documents.elements import CoordinatesMetadata, ElementMetadata, Title
+from unstructured.documents.elements import CoordinatesMetadata, ElementMetadata, ListItem, Title
 from unstructured.documents.elements import Element as UElement
 from unstructured.errors import UnprocessableEntityError
 from unstructured.file_utils.encoding import read_txt_file
@@ -72,7 +72,6 @@ from unstructured.partition.html import partition_html
 from unstructured.partition.json import partition_json
 from unstructured.partition.md import partition_md
 from unstructured.partition.odt import partition_odt
-from unstructured.partition.pdf import _combine_list_elements
 from unstructured.partition.pptx import partition_pptx
 from unstructured.partition.rtf import partition_rtf
 from unstructured.partition.text import (
@@ -83,7 +82,7 @@ from unstructured.partition.text import (
 )
 from unstructured.partition.tsv import partition_tsv
 from unstructured.partition.utils.constants import SORT_MODE_BASIC, SORT_MODE_XY_CUT
-from unstructured.partition.utils.sorting import sort_page_elements
+from unstructured.partition.utils.sorting import coord_has_valid_points, sort_page_elements
 from unstructured.partition.xlsx import partition_xlsx
 from unstructured.partition.xml import partition_xml
 
@@ -499,7 +498,46 @@ def _classify(
             page_number=number, coordinates=CoordinatesMetadata(points=points, system=system), languages=["eng"]
         )
         elements.append(element)
-    return _combine_list_elements(elements, system)
+    return _join_list_items(elements, system)
+
+
+def _join_list_items(elements: list[UElement], system: PixelSpace) -> list[UElement]:
+    """unstructured's `partition.pdf._combine_list_elements`, which needs its PDF stack (pdfminer,
+    pi_heif, pypdf) to import: a block that starts inside a list item's box continues its text."""
+    item: UElement | None = None
+    text, box = "", None
+    joined: list[UElement] = []
+    for element in elements:
+        if isinstance(element, ListItem):
+            item, text, box = element, element.text, element.metadata.coordinates
+        elif item is not None and _within(element.metadata.coordinates, box):
+            item.text = f"{text} {element.text}"
+            element = _union_box(item, element, system)
+            joined.pop()  # the item as it was, without this continuation
+        joined.append(element)
+    return joined
+
+
+def _union_box(first: UElement, second: UElement, system: PixelSpace) -> UElement:
+    """A copy of `first` with the box around both (unstructured's `_combine_coordinates_into_element1`)."""
+    a, b = first.metadata.coordinates.points, second.metadata.coordinates.points
+    x1, x2 = min(a[0][0], b[0][0]), max(a[2][0], b[2][0])
+    y1, y2 = min(a[0][1], b[0][1]), max(a[1][1], b[1][1])
+    first.metadata.coordinates = CoordinatesMetadata(points=((x1, y1), (x1, y2), (x2, y2), (x2, y1)), system=system)
+    return copy.deepcopy(first)
+
+
+def _within(box: CoordinatesMetadata, bound: CoordinatesMetadata, horizontal: float = 0.2, vertical: float = 0.3) -> bool:
+    """unstructured's `check_coords_within_boundary`: `box` starts inside `bound`, widened by the
+    given fractions of its width and height."""
+    if not coord_has_valid_points(box) and not coord_has_valid_points(bound):
+        return False
+    left, right, top, bottom = bound.points[0][0], bound.points[2][0], bound.points[0][1], bound.points[1][1]
+    width, height = right - left, bottom - top
+    x_in = left - horizontal * width < box.points[0][0] and box.points[2][0] < right + horizontal * width
+    x_in = x_in and box.points[0][0] >= left
+    y_in = top - vertical * height < box.points[0][1] < bottom + vertical * height
+    return x_in and y_in
 
 
 # -- Elements -----------------------------------------------------------------------------------

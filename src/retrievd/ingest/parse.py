@@ -1,7 +1,7 @@
 """Document parsing: a stored file -> `Element`s, with unstructured, in a bounded child process.
 
 unstructured runs in a child process, never in the server: a worker forked from a forkserver that
-has preloaded it (unstructured, torch, the spaCy model: 5-10 s of imports, paid once per server
+has preloaded it (unstructured, the spaCy model: ~4 s of imports on 2 cores, paid once per server
 process). The child has an address-space limit (RLIMIT_AS) and no network; the parent kills it at
 the timeout. So a zip bomb, a hostile PDF or a parser crash rejects that file and never takes the
 server down. The warm child parses file after file; it is replaced by a fresh fork after a
@@ -56,7 +56,7 @@ archive (DOCX, XLSX, PPTX, ODT, EPUB) whose central directory declares over 1 Gi
 100,000 members or, past 100 MB, over 200 times the file's size -> invalid_file from the server
 itself, in milliseconds (`check_zip`: such a bomb could hold a parser for minutes); over
 `timeout_s` -> invalid_file; over `memory_mb` of address space (the preloaded child starts with
-~1.5 GB of it) -> invalid_file; a child killed by a signal -> invalid_file naming the signal; a
+~0.75 GB of it) -> invalid_file; a child killed by a signal -> invalid_file naming the signal; a
 child that could not start or exited otherwise -> server_error.
 The spaCy model or the OCR model (`tessdata`) missing -> `AssetMissingError` naming
 `retrievd models pull` (not a file problem).
