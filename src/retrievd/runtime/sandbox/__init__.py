@@ -436,11 +436,6 @@ class Sandbox:
         for name in ("/etc/ld.so.cache", "/etc/localtime", "/etc/fonts"):
             if os.path.exists(name):
                 args += ["--ro-bind", name, name]
-        for root in _python_roots():
-            # bwrap copies the modes of a bind's parents (e.g. /root's 0700): make them traversable.
-            for parent in reversed(root.parents[:-1]):
-                args += ["--perms", "0755", "--dir", str(parent)]
-            args += ["--ro-bind", str(root), str(root)]
         args += [
             "--proc",
             "/proc",
@@ -452,6 +447,14 @@ class Sandbox:
             str(self.limits.tmp_bytes),
             "--tmpfs",
             "/tmp",
+        ]
+        # After the private /tmp, so that a Python installed under /tmp (a venv made there) shows through.
+        for root in _python_roots():
+            # bwrap copies the modes of a bind's parents (e.g. /root's 0700): make them traversable.
+            for parent in reversed(root.parents[:-1]):
+                args += ["--perms", "0755", "--dir", str(parent)]
+            args += ["--ro-bind", str(root), str(root)]
+        args += [
             "--bind",
             str(self.workdir),
             MOUNT_DATA,
