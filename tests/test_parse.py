@@ -291,10 +291,10 @@ def test_a_zip_bomb_hits_the_memory_limit_not_the_server(tmp_path: Path) -> None
     _zip_bomb_docx(tmp_path / "bomb.docx", megabytes=90)
 
     with pytest.raises(FileRejected) as rejected:
-        parse_file(tmp_path / "bomb.docx", "bomb.docx", memory_mb=2048)
+        parse_file(tmp_path / "bomb.docx", "bomb.docx", memory_mb=1200)
 
     assert rejected.value.code == "invalid_file"
-    assert rejected.value.message == "The file needs more than 2048 MB of memory to parse."
+    assert rejected.value.message == "The file needs more than 1200 MB of memory to parse."
 
 
 def _parser_processes() -> dict[int, multiprocessing.process.BaseProcess]:
