@@ -119,6 +119,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--base", type=int, default=2000, help="distinct documents embedded")
     parser.add_argument("--data-dir", type=Path, default=None)
     parser.add_argument("--qdrant-url", default=None, help="':memory:' or a URL: the qdrant-client adapter")
+    parser.add_argument("--record", type=Path, help="append the figures as a JSON line (bench/scale_plot.py reads them)")
     args = parser.parse_args(argv)
     data_dir = args.data_dir or Path(tempfile.mkdtemp(prefix="retrievd-search-"))
     core = Core(Settings(data_dir=data_dir, api_key=KEY, qdrant_url=args.qdrant_url))
@@ -131,11 +132,13 @@ def main(argv: list[str] | None = None) -> None:
         exists = s.get(VectorStore, "vs_bench") is not None
     if not exists:
         build_store(core, project_id, args.chunks, docs, data_dir / "base.npy")
-        core.close()
-        # Measure a server that opens the store, as after a restart: the build's own memory
-        # (its arrays, the engine's write buffers) is not what serving the store costs.
-        subprocess.run([sys.executable, __file__, *(argv if argv is not None else sys.argv[1:]), "--data-dir", str(data_dir)], check=True)
-        return
+        if args.qdrant_url != ":memory:":  # (an in-memory index lives only as long as this process)
+            core.close()
+            # Measure a server that opens the store, as after a restart: the build's own memory
+            # (its arrays, the engine's write buffers) is not what serving the store costs.
+            again = [*(argv if argv is not None else sys.argv[1:]), "--data-dir", str(data_dir)]
+            subprocess.run([sys.executable, __file__, *again], check=True)
+            return
     store_id = "vs_bench"
     print(f"store: {core.index.count(store_id)} chunks")
 
@@ -149,20 +152,27 @@ def main(argv: list[str] | None = None) -> None:
     # per-term bounds) helps the measured queries only through the terms they share, as in real use.
     warm_up, sample = ([queries[i] for i in part] for part in (picked[: args.queries], picked[args.queries :]))
     table = Table("search", "p50 ms", "p95 ms", "p99 ms", "mean ms")
+    figures: dict[str, list[float]] = {}
     with httpx.Client(base_url="http://127.0.0.1:8765/v1", headers={"Authorization": f"Bearer {KEY}"}, timeout=30) as client:
         measure(client, store_id, warm_up, {})
-        for label, extra in (
-            ("hybrid, top 10", {}),
-            ("hybrid, top 10, filter (10% of files)", {"filters": {"type": "eq", "key": "group", "value": 3}}),
-            ("hybrid, top 50", {"max_num_results": 50}),
+        for key, label, extra in (
+            ("top10", "hybrid, top 10", {}),
+            ("filtered", "hybrid, top 10, filter (10% of files)", {"filters": {"type": "eq", "key": "group", "value": 3}}),
+            ("top50", "hybrid, top 50", {"max_num_results": 50}),
         ):
             t = sorted(measure(client, store_id, sample, extra))
             q = statistics.quantiles(t, n=100)
+            figures[key] = [round(q[49], 1), round(q[94], 1), round(q[98], 1)]
             table.add_row(label, f"{q[49]:.1f}", f"{q[94]:.1f}", f"{q[98]:.1f}", f"{statistics.mean(t):.1f}")
     Console(width=160).print(table)
     chunks = core.index.count(store_id)
     rss, disk = resident_bytes(), sum(f.stat().st_size for f in data_dir.rglob("*") if f.is_file())
     print(f"{chunks:,} chunks: RSS {rss / 2**30:.2f} GiB, disk {disk / 2**30:.2f} GiB (the cost per million is the slope between two sizes)")
+    if args.record:
+        index = "qdrant-client" if args.qdrant_url else "qdrant-edge"
+        row = {"index": index, "chunks": chunks, **figures, "rss_gib": round(rss / 2**30, 2), "disk_gib": round(disk / 2**30, 2)}
+        with args.record.open("a") as f:
+            f.write(json.dumps(row) + "\n")
     server.should_exit = True
     core.close()
 
