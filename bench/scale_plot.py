@@ -14,8 +14,8 @@ from pathlib import Path
 
 import matplotlib
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402 (the backend comes first)
+matplotlib.use("Agg")  # before pyplot is imported: files only, no display
+import matplotlib.pyplot as plt
 
 DOCS = Path(__file__).resolve().parents[1] / "docs"
 QUERIES = {"top10": "hybrid top 10", "filtered": "filtered (10%)", "top50": "top 50"}
