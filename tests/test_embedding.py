@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from retrievd.config import Settings
-from retrievd.embedding import Embedder, get_embedder
+from retrievd.embedding import PAD_SLACK, Embedder, get_embedder
 from tests.conftest import DOCS
 
 pytestmark = pytest.mark.usefixtures("assets_ready")
@@ -44,6 +44,18 @@ def test_a_text_embeds_the_same_alone_or_in_a_batch(embedder: Embedder) -> None:
     alone = np.stack([embedder.embed_documents([t])[0] for t in texts])
     assert np.allclose(batch, alone, atol=1e-5)
     assert np.allclose(embedder.embed_query(texts[1]), batch[1], atol=1e-5)  # MiniLM has no query prefix
+
+
+def test_batches_pad_little_however_varied_the_lengths(embedder: Embedder) -> None:
+    """fastembed pads a batch to its longest piece: a batch holds pieces within PAD_SLACK of its
+    first, longest first, at most batch_size of them, and each piece exactly once."""
+    weights = [250, 10, 240, 249, 12, 11, 100, 95, 91, 89, *[50] * 40]
+    batches = embedder._batches(weights)
+    assert sorted(i for b in batches for i in b) == list(range(len(weights)))
+    for batch in batches:
+        assert len(batch) <= embedder.batch_size
+        assert all(PAD_SLACK * weights[batch[0]] <= weights[i] <= weights[batch[0]] for i in batch)
+    assert [[weights[i] for i in b] for b in batches[:3]] == [[250, 249, 240], [100, 95, 91], [89]]
 
 
 def test_count_tokens_is_the_models_own(embedder: Embedder) -> None:

@@ -28,6 +28,10 @@ if TYPE_CHECKING:
     from fastembed import TextEmbedding  # imported lazily: it takes half a second
 
 
+# A piece under this share of its batch's longest starts a new batch (see `Embedder._batches`).
+PAD_SLACK = 0.9
+
+
 class Embedder:
     """One loaded embedding model. Thread-safe: onnxruntime sessions may run concurrently."""
 
@@ -64,17 +68,30 @@ class Embedder:
                 pieces.append(piece)
                 owners.append(owner)
                 weights.append(tokens)
-        # Longest first, so that each batch pads to similar lengths (fastembed pads to the longest).
-        order = sorted(range(len(pieces)), key=lambda i: -weights[i])
         embed = self._model.query_embed if query else self._model.passage_embed
         vectors = np.empty((len(pieces), self.dim), dtype=np.float32)
-        for i, vector in zip(order, embed([pieces[i] for i in order], batch_size=self.batch_size)):
-            vectors[i] = vector
+        for batch in self._batches(weights):
+            for i, vector in zip(batch, embed([pieces[i] for i in batch], batch_size=len(batch))):
+                vectors[i] = vector
         if len(pieces) > len(texts):
             summed = np.zeros((len(texts), self.dim), dtype=np.float32)
             np.add.at(summed, owners, vectors * np.asarray(weights, dtype=np.float32)[:, None])
             vectors = summed
         return vectors / np.linalg.norm(vectors, axis=1, keepdims=True)
+
+    def _batches(self, weights: list[int]) -> list[list[int]]:
+        """The pieces' indexes in model batches: longest first, and a batch ends at `batch_size` or
+        where a piece is shorter than PAD_SLACK of the batch's first, because fastembed pads every
+        piece to the batch's longest. So at most ~10% of a batch is padding, however few and varied
+        the texts: a group of 80 small files embeds as fast per token as 2,000 sorted together."""
+        batches: list[list[int]] = []
+        for i in sorted(range(len(weights)), key=lambda i: -weights[i]):
+            batch = batches[-1] if batches else None
+            if batch is None or len(batch) >= self.batch_size or weights[i] < PAD_SLACK * weights[batch[0]]:
+                batches.append([i])
+            else:
+                batch.append(i)
+        return batches
 
     def _windows(self, text: str, encoding: Encoding) -> list[tuple[str, int]]:
         """`text` itself if it fits, else pieces of it that each fit, cut between words.
