@@ -20,7 +20,7 @@ import pikepdf
 import pytest
 
 from retrievd.errors import AssetMissingError
-from retrievd.ingest.parse import iter_parse, parse_file
+from retrievd.ingest.parse import iter_parse, parse_file, parse_files
 from retrievd.ingest.types import Element, FileRejected
 from tests.conftest import DOCS
 
@@ -312,6 +312,19 @@ def test_a_docx_with_a_damaged_zip_directory_is_invalid_not_a_crash(tmp_path: Pa
 
     assert rejected.value.code == "invalid_file"
     assert "damaged" in rejected.value.message
+
+
+def test_a_group_of_files_keeps_each_outcome_in_its_place() -> None:
+    names = ["DA-619p.pdf", "simple.docx", "fake-email.eml", "fake.docx", "empty.txt"]
+
+    outcomes = parse_files([(DOCS / name, name) for name in names], timeout_s=1.5)  # DA-619p: about 3 s
+
+    slow, simple, email, fake, empty = outcomes
+    assert isinstance(slow, FileRejected) and "took longer than 1.5 s" in slow.message
+    assert simple == parse_file(DOCS / "simple.docx", "simple.docx")
+    assert email == parse_file(DOCS / "fake-email.eml", "fake-email.eml")  # after the slow one, on a fresh child
+    assert fake == parse_file(DOCS / "fake.docx", "fake.docx")
+    assert isinstance(empty, FileRejected) and empty.message == "The file is empty."
 
 
 def test_small_files_are_parsed_by_one_warm_child() -> None:

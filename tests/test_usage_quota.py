@@ -81,6 +81,29 @@ def test_a_project_at_its_quota_is_refused_when_adding(server: Server, tenant: d
     set_storage_quota(server.core.db, project_id, None)  # type: ignore[attr-defined]
 
 
+def test_in_a_batch_the_file_that_does_not_fit_fails_alone(server: Server, tenant: dict[str, Any]) -> None:
+    client, project_id = tenant["client"], tenant["project_id"]
+    store = client.vector_stores.create(name="batch store")
+    first = client.files.create(file=("first.txt", SMALL), purpose="assistants")
+    client.vector_stores.files.create(vector_store_id=store.id, file_id=first.id)
+    one = wait_for_store(client, store.id).usage_bytes  # what each copy of SMALL adds
+    used = set_storage_quota(server.core.db, project_id, None)  # type: ignore[attr-defined]
+    set_storage_quota(server.core.db, project_id, used + 2 * one + 100)  # type: ignore[attr-defined]
+    entries = ledger_rows(server, store.id)
+    names = ("second.txt", "large.txt", "third.txt")
+    files = [client.files.create(file=(n, LARGE if n == "large.txt" else SMALL), purpose="assistants") for n in names]
+
+    batch = client.vector_stores.file_batches.create_and_poll(vector_store_id=store.id, file_ids=[f.id for f in files])
+
+    assert (batch.file_counts.completed, batch.file_counts.failed) == (2, 1)
+    status = {f.id: client.vector_stores.files.retrieve(f.id, vector_store_id=store.id) for f in files}
+    assert [status[f.id].status for f in files] == ["completed", "failed", "completed"]
+    assert "storage quota" in status[files[1].id].last_error.message
+    assert wait_for_store(client, store.id).usage_bytes == 3 * one
+    assert ledger_rows(server, store.id) == entries + 2  # a row for each file that fitted
+    set_storage_quota(server.core.db, project_id, None)  # type: ignore[attr-defined]
+
+
 def test_verify_finds_no_difference_after_the_quota_tests(server: Server, tenant: dict[str, Any]) -> None:
     report = verify(server.core)  # type: ignore[arg-type]
     assert report.ok, report.differences

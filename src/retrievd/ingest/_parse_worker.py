@@ -665,40 +665,51 @@ _RECYCLE_AFTER_GROWTH_MB = 256
 
 
 def serve(conn: Connection, memory_mb: int) -> None:
-    """Child entry point: parse the files the parent sends, `(path, filename)`, one at a time.
+    """Child entry point: parse the lists of `(path, filename)` the parent sends, file by file.
 
-    For each: ("elements", batch)*, then ("done", reusable) | ("rejected", code, message, reusable)
-    | ("asset_missing", message). `reusable` is False when this process should not take another
-    file: it hit its memory limit, has grown (memory a Python process does not give back), or has
-    parsed `_RECYCLE_AFTER_FILES` files; it then exits and the parent forks a fresh one.
+    For each file: ("elements", batch)*, then ("done", last batch, reusable) | ("rejected", code,
+    message, reusable) | ("asset_missing", message); the last batch rides on "done", so a small
+    file costs one message. `reusable` is False when this process should not take another file: it
+    hit its memory limit, has grown (memory a Python process does not give back), or has parsed
+    `_RECYCLE_AFTER_FILES` files; it then exits, and the parent sends the rest to a fresh fork.
     """
     _confine(memory_mb)
     start_mb = _peak_memory_mb()
-    for files in range(1, _RECYCLE_AFTER_FILES + 1):
+    parsed = 0
+    while True:
         try:
-            path, filename = conn.recv()
+            files = conn.recv()
         except EOFError:
             return
-        reusable = files < _RECYCLE_AFTER_FILES
-        try:
-            for batch in _parse(path, filename, memory_mb):
-                conn.send(("elements", batch))
-            reusable = reusable and _peak_memory_mb() - start_mb < _RECYCLE_AFTER_GROWTH_MB
-            conn.send(("done", reusable))
-        except AssetMissing as error:
-            conn.send(("asset_missing", str(error)))
-        except FileRejected as error:
-            reusable = reusable and _peak_memory_mb() - start_mb < _RECYCLE_AFTER_GROWTH_MB
-            conn.send(("rejected", error.code, error.message, reusable))
-        except MemoryError:
-            message = f"The file needs more than {memory_mb} MB of memory to parse."
-            conn.send(("rejected", "invalid_file", message, False))
-            reusable = False
-        finally:
-            _TAGS.clear()
-            _sentences.cache_clear()
-        if not reusable:
-            return
+        for path, filename in files:
+            parsed += 1
+            if not _answer(conn, path, filename, memory_mb, parsed < _RECYCLE_AFTER_FILES, start_mb):
+                return
+
+
+def _answer(conn: Connection, path: str, filename: str, memory_mb: int, reusable: bool, start_mb: float) -> bool:
+    """Parse one file and send its messages; whether this process may parse another."""
+    try:
+        held: list[Element] = []
+        for count, batch in enumerate(_parse(path, filename, memory_mb)):
+            if count:
+                conn.send(("elements", held))
+            held = batch
+        reusable = reusable and _peak_memory_mb() - start_mb < _RECYCLE_AFTER_GROWTH_MB
+        conn.send(("done", held, reusable))
+    except AssetMissing as error:
+        conn.send(("asset_missing", str(error)))
+    except FileRejected as error:
+        reusable = reusable and _peak_memory_mb() - start_mb < _RECYCLE_AFTER_GROWTH_MB
+        conn.send(("rejected", error.code, error.message, reusable))
+    except MemoryError:
+        message = f"The file needs more than {memory_mb} MB of memory to parse."
+        conn.send(("rejected", "invalid_file", message, False))
+        reusable = False
+    finally:
+        _TAGS.clear()
+        _sentences.cache_clear()
+    return reusable
 
 
 def _import_parent_main() -> None:

@@ -72,7 +72,8 @@ import signal
 import struct
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from multiprocessing import spawn
 from multiprocessing.connection import Connection
 from pathlib import Path
@@ -118,6 +119,63 @@ def parse_file(path: Path, filename: str, *, timeout_s: float = 600, memory_mb: 
     ]
 
 
+Parsed = list[Element] | FileRejected | AssetMissingError  # a file's elements, or why it has none
+
+
+# Children that parse one group side by side: the model waits while a group is parsed, so on a
+# 2-core machine the second core would otherwise idle (bench/small_files.py).
+GROUP_PARSERS = 2
+
+
+def parse_files(
+    files: Sequence[tuple[Path, str]], *, timeout_s: float = 600, memory_mb: int = 4096
+) -> list[Parsed]:
+    """`parse_file` of each (path, filename), its outcome in its place: for a group of small files.
+
+    The files are shared among GROUP_PARSERS warm children. Each child is sent its whole share and
+    parses file after file, answering as it goes, so files do not each wait for a round trip.
+    Each file keeps its own time limit, counted from the previous file's answer; a file that
+    times out or kills its child fails alone, and the files after it go to a fresh child.
+    """
+    outcomes: dict[int, Parsed] = {}
+    todo: list[int] = []
+    for i, (path, _) in enumerate(files):
+        try:
+            check_zip(path)
+            todo.append(i)
+        except FileRejected as error:
+            outcomes[i] = error
+    shares = [share for k in range(GROUP_PARSERS) if (share := todo[k::GROUP_PARSERS])]
+
+    def parse_share(share: list[int]) -> list[Parsed]:
+        return _parse_in_turn([files[i] for i in share], timeout_s, memory_mb)
+
+    if len(shares) > 1:
+        with ThreadPoolExecutor(len(shares), thread_name_prefix="retrievd-parse") as pool:
+            parts = list(pool.map(parse_share, shares))
+    else:
+        parts = [parse_share(share) for share in shares]
+    for share, part in zip(shares, parts, strict=True):
+        outcomes.update(zip(share, part, strict=True))
+    return [outcomes[i] for i in range(len(files))]
+
+
+def _parse_in_turn(files: Sequence[tuple[Path, str]], timeout_s: float, memory_mb: int) -> list[Parsed]:
+    """The files' outcomes, parsed in order by one child, or a fresh one after each that stops."""
+    outcomes: list[Parsed] = []
+    while len(outcomes) < len(files):
+        exchange = _Exchange(memory_mb, files[len(outcomes) :])
+        try:
+            while exchange.open:
+                try:
+                    outcomes.append([e for batch in exchange.next_file(timeout_s) for e in batch])
+                except (FileRejected, AssetMissingError) as error:
+                    outcomes.append(error)
+        finally:
+            exchange.close()
+    return outcomes
+
+
 def iter_parse(
     path: Path, filename: str, *, timeout_s: float = 600, memory_mb: int = 4096
 ) -> Iterator[list[Element]]:
@@ -125,39 +183,76 @@ def iter_parse(
     start before a long PDF is parsed. The timeout covers the whole parse, consumer's time included;
     closing the iterator early stops the child."""
     check_zip(path)
-    worker = _Worker.take(memory_mb)
-    reusable = False
-    deadline = time.monotonic() + timeout_s
+    exchange = _Exchange(memory_mb, [(path, filename)])
     try:
-        try:
-            worker.conn.send((str(path), filename))
-        except OSError:
-            raise worker.died() from None
+        yield from exchange.next_file(timeout_s)
+    finally:
+        exchange.close()
+
+
+class _Exchange:
+    """A warm child's work on a list of files, sent at once and answered in order (`next_file`).
+
+    The child sends ("elements", batch)* then ("done", last batch, reusable) | ("rejected", code,
+    message, reusable) | ("asset_missing", message) for each file (`_parse_worker.serve`), and
+    exits after a file that leaves it not reusable. `open` turns False once it will answer no more.
+    """
+
+    def __init__(self, memory_mb: int, files: Sequence[tuple[Path, str]]) -> None:
+        self.worker = _Worker.take(memory_mb)
+        self.files = [(str(path), filename) for path, filename in files]
+        self.answered = 0
+        self.open = True  # it may answer more files
+        self.reusable = False  # it may take more files after these
+        self._sent = False
+
+    def next_file(self, timeout_s: float) -> Iterator[list[Element]]:
+        """The next file's batches; raises FileRejected or AssetMissingError as `parse_file` does."""
+        conn, deadline = self.worker.conn, time.monotonic() + timeout_s
+        if not self._sent:
+            self._sent = True
+            try:
+                conn.send(self.files)
+            except OSError:
+                self.open = False
+                raise self.worker.died() from None
         while True:
-            if not worker.conn.poll(max(0.0, deadline - time.monotonic())):
+            if not conn.poll(max(0.0, deadline - time.monotonic())):
+                self.open = False
                 raise FileRejected(
                     "invalid_file",
                     f"Parsing took longer than {timeout_s:g} s and was stopped; the file may be too large or too complex.",
                 )
             try:
-                message = worker.conn.recv()
+                message = conn.recv()
             except EOFError:
-                raise worker.died() from None
+                self.open = False
+                raise self.worker.died() from None
             match message:
                 case ("elements", batch):
                     yield batch
-                case ("done", reusable):
+                case ("done", batch, reusable):
+                    self._answer(reusable)
+                    yield batch
                     return
                 case ("rejected", code, text, reusable):
+                    self._answer(reusable)
                     raise FileRejected(code, text)
                 case ("asset_missing", text):
-                    reusable = True
+                    self._answer(True)
                     raise AssetMissingError(text)
-    finally:
-        if reusable:
-            worker.give_back()
+
+    def _answer(self, reusable: bool) -> None:
+        self.answered += 1
+        self.reusable = reusable
+        self.open = reusable and self.answered < len(self.files)
+
+    def close(self) -> None:
+        """Keep the child warm if it answered every file and may take more; else stop it."""
+        if self.answered == len(self.files) and self.reusable:
+            self.worker.give_back()
         else:
-            worker.stop()
+            self.worker.stop()
 
 
 def check_zip(path: Path) -> None:

@@ -30,15 +30,15 @@ from sqlalchemy import delete, func, select
 from retrievd.errors import AssetMissingError
 from retrievd.index.base import IndexPoint, Sparse
 from retrievd.ingest.chunk import chunk_elements
-from retrievd.ingest.parse import parse_file
+from retrievd.ingest.parse import parse_files
 from retrievd.ingest.types import Chunk, Element, FileRejected
 from retrievd.jobs.queue import MAX_ATTEMPTS
 from retrievd.jobs.worker import GroupHandler, Handler
 from retrievd.store.models import Chunk as ChunkRow
 from retrievd.store.models import File, Job, VectorStore, VectorStoreFile
 from retrievd.usage.bytes import chunk_usage_bytes
-from retrievd.usage.ledger import lock_store, record_change
-from retrievd.usage.quota import QuotaExceeded
+from retrievd.usage.ledger import lock_store, record_change, record_changes
+from retrievd.usage.quota import Allowance, QuotaExceeded
 
 if TYPE_CHECKING:
     from sqlalchemy.orm import Session
@@ -157,44 +157,60 @@ def _settle_avg_len(core: Core, store_id: str, file_ids: list[str]) -> float:
 
 
 def ingest_files(core: Core, files: list[FileKey]) -> None:
-    """Parse and chunk each file (one that the parser rejects fails alone), then embed and store
-    them all together."""
-    parsed = [got for store_id, file_id in files if (got := _parse_and_chunk(core, store_id, file_id))]
-    write_chunks(core, parsed)
+    """Parse and chunk the files (one the parser rejects fails alone; the group's small files go
+    to the parser together), then embed and store them all together."""
+    todo = _files_to_parse(core, files)
+    parsed = parse_files(
+        [(core.blobs.path(file.id), file.filename) for _, file, _ in todo],
+        timeout_s=core.settings.parse_timeout_s,
+        memory_mb=core.settings.parse_memory_mb,
+    )
+    chunked = []
+    for (store_id, file, row), outcome in zip(todo, parsed, strict=True):
+        try:
+            if isinstance(outcome, Exception):
+                raise outcome
+            chunks = chunk_elements(
+                _without_nul(outcome), max_tokens=row.max_chunk_size_tokens, overlap_tokens=row.chunk_overlap_tokens
+            )
+            if not chunks:
+                raise FileRejected("invalid_file", "The file contains no text that could be extracted.")
+        except FileRejected as e:
+            _fail(core, store_id, file.id, e.code, e.message)
+            continue
+        except AssetMissingError as e:
+            _fail(core, store_id, file.id, "server_error", str(e))
+            continue
+        chunked.append((store_id, file, chunks))
+    write_chunks(core, chunked)
 
 
-def _parse_and_chunk(core: Core, store_id: str, file_id: str) -> tuple[str, File, list[Chunk]] | None:
-    """The file's chunks; None if there is nothing to write (gone, cancelled, or failed here)."""
+def _files_to_parse(core: Core, files: list[FileKey]) -> list[tuple[str, File, VectorStoreFile]]:
+    """The files still to ingest, with their store rows, read in one transaction: skipped if
+    deleted or cancelled before we got to them, failed if their file is gone."""
+    todo = []
+    file_ids = {file_id for _, file_id in files}
     with core.db.session() as s:
-        row = s.get(VectorStoreFile, (store_id, file_id))
-        file = s.get(File, file_id)
-        if row is None or row.status != "in_progress":
-            return None  # deleted or cancelled before we got to it
-        if file is None:
-            row.status = "failed"
-            row.last_error = {
-                "code": "invalid_file",
-                "message": "The file was deleted before it could be indexed.",
-            }
-            return None
-        max_tokens, overlap = row.max_chunk_size_tokens, row.chunk_overlap_tokens
-    try:
-        elements = parse_file(
-            core.blobs.path(file_id),
-            file.filename,
-            timeout_s=core.settings.parse_timeout_s,
-            memory_mb=core.settings.parse_memory_mb,
+        found = {f.id: f for f in s.scalars(select(File).where(File.id.in_(file_ids)))}
+        in_stores = select(VectorStoreFile).where(
+            VectorStoreFile.vector_store_id.in_({store_id for store_id, _ in files}),
+            VectorStoreFile.file_id.in_(file_ids),
         )
-        chunks = chunk_elements(_without_nul(elements), max_tokens=max_tokens, overlap_tokens=overlap)
-        if not chunks:
-            raise FileRejected("invalid_file", "The file contains no text that could be extracted.")
-    except FileRejected as e:
-        _fail(core, store_id, file_id, e.code, e.message)
-        return None
-    except AssetMissingError as e:
-        _fail(core, store_id, file_id, "server_error", str(e))
-        return None
-    return store_id, file, chunks
+        rows = {(r.vector_store_id, r.file_id): r for r in s.scalars(in_stores)}
+        for store_id, file_id in files:
+            row = rows.get((store_id, file_id))
+            if row is None or row.status != "in_progress":
+                continue  # deleted or cancelled before we got to it
+            file = found.get(file_id)
+            if file is None:
+                row.status = "failed"
+                row.last_error = {
+                    "code": "invalid_file",
+                    "message": "The file was deleted before it could be indexed.",
+                }
+                continue
+            todo.append((store_id, file, row))
+    return todo
 
 
 def _without_nul(elements: list[Element]) -> list[Element]:
@@ -332,46 +348,56 @@ def _index_store_files(core: Core, store_id: str, file_ids: list[str]) -> None:
     with core.db.session() as s:
         lock_store(s, store_id)
         store = s.get(VectorStore, store_id)
+        if store is None:
+            for file_id in file_ids:  # the store was deleted meanwhile: none of its points stay
+                core.index.delete_file(store_id, file_id)
+            return
         now_rows = _chunk_rows(s, store_id, list(seen))
-        for file_id in file_ids:
-            indexed = len(points.get(file_id, ()))
-            _complete(core, s, store, store_id, file_id, seen.get(file_id), now_rows.get(file_id), indexed, avg_len)
+        allowance = Allowance(s, store.project_id)
+        added = [
+            _complete(core, s, store, f, seen.get(f), now_rows.get(f), len(points.get(f, ())), avg_len, allowance)
+            for f in file_ids
+        ]
+        record_changes(s, store, added, "file_indexed")
 
 
 def _complete(
     core: Core,
     s: Session,
-    store: VectorStore | None,
-    store_id: str,
+    store: VectorStore,
     file_id: str,
     rows_seen: tuple[int, int] | None,
     rows_now: tuple[int, int] | None,
     indexed: int,
     avg_len: float,
-) -> None:
+    allowance: Allowance,
+) -> int:
     """Mark an indexed file `completed` with its bytes counted (the caller holds the store's lock),
     unless it changed meanwhile: its chunk rows (count, bytes) were `rows_seen` when its points were
-    made and are `rows_now`, `indexed` points were written. `rows_seen` None: not to be indexed."""
+    made and are `rows_now`, `indexed` points were written. `rows_seen` None: not to be indexed.
+    Returns the bytes the store gains, for the caller to record with the group's."""
+    store_id = store.id
     row = s.get(VectorStoreFile, (store_id, file_id))
-    if rows_seen is None or row is None or store is None or row.status != "in_progress":
+    if rows_seen is None or row is None or row.status != "in_progress":
         # Removed, cancelled or expired meanwhile: nothing of this file stays. (A removal took
         # its rows and bytes already; `completed` was this job's earlier run; `in_progress`
         # here is a newer ingestion, which queues its own index_file.)
-        if row is not None and store is not None and row.status == "cancelled":
+        if row is not None and row.status == "cancelled":
             _discard(s, store, row, "file_cancelled")
         if row is None or row.status not in ("completed", "in_progress"):
             core.index.delete_file(store_id, file_id)
-        return
+        return 0
     count, total = rows_now or (0, 0)
     if (count, total) != rows_seen or count != indexed:
-        return  # a newer ingestion replaced the rows meanwhile; its own index_file applies them
+        return 0  # a newer ingestion replaced the rows meanwhile; its own index_file applies them
+    added = total - row.usage_bytes
     try:
-        record_change(s, store, total - row.usage_bytes, "file_indexed", enforce_quota=True)
+        allowance.take(added)
     except QuotaExceeded as e:
         core.index.delete_file(store_id, file_id)
         _discard(s, store, row, "file_failed")
         row.status, row.last_error = "failed", {"code": "invalid_file", "message": e.message}
-        return
+        return 0
     row.usage_bytes = total
     row.chunk_count = count
     row.status = "completed"
@@ -380,6 +406,7 @@ def _complete(
         # Another file moved avg_len while this one was indexed, maybe after a re-encoding that
         # missed this file: this one needs one too.
         _queue_reencoding(s, store)
+    return added
 
 
 def _chunk_rows(s: Session, store_id: str, file_ids: list[str]) -> dict[str, tuple[int, int]]:

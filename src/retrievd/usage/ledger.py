@@ -41,12 +41,19 @@ def record_change(
     """
     if enforce_quota and delta > 0:
         check_quota(s, store.project_id, delta)
-    if delta == 0:
+    return record_changes(s, store, [delta], reason)
+
+
+def record_changes(s: Session, store: VectorStore, deltas: Sequence[int], reason: str) -> int:
+    """`record_change` of several changes at once (the files of a group): one ledger row each,
+    in order, and one update of the store; returns the new usage. Quotas are the caller's."""
+    deltas = [delta for delta in deltas if delta != 0]
+    if not deltas:
         return store.usage_bytes
     after = s.execute(
         update(VectorStore)
         .where(VectorStore.id == store.id)
-        .values(usage_bytes=VectorStore.usage_bytes + delta)
+        .values(usage_bytes=VectorStore.usage_bytes + sum(deltas))
         .returning(VectorStore.usage_bytes)
         .execution_options(synchronize_session=False)
     ).scalar_one()
@@ -54,16 +61,19 @@ def record_change(
     last_at = s.scalar(
         select(func.max(UsageLedgerEntry.at)).where(UsageLedgerEntry.vector_store_id == store.id)
     )
-    s.add(
-        UsageLedgerEntry(
-            project_id=store.project_id,
-            vector_store_id=store.id,
-            at=max(now(), last_at or 0),
-            delta_bytes=delta,
-            bytes_after=after,
-            reason=reason,
+    at, running = max(now(), last_at or 0), after - sum(deltas)
+    for delta in deltas:
+        running += delta
+        s.add(
+            UsageLedgerEntry(
+                project_id=store.project_id,
+                vector_store_id=store.id,
+                at=at,
+                delta_bytes=delta,
+                bytes_after=running,
+                reason=reason,
+            )
         )
-    )
     return after
 
 
