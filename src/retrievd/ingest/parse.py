@@ -164,7 +164,11 @@ def _parse_in_turn(files: Sequence[tuple[Path, str]], timeout_s: float, memory_m
     """The files' outcomes, parsed in order by one child, or a fresh one after each that stops."""
     outcomes: list[Parsed] = []
     while len(outcomes) < len(files):
-        exchange = _Exchange(memory_mb, files[len(outcomes) :])
+        try:
+            exchange = _Exchange(memory_mb, files[len(outcomes) :])
+        except FileRejected as error:  # no child could be started: that file fails, as parse_file's would
+            outcomes.append(error)
+            continue
         try:
             while exchange.open:
                 try:
