@@ -164,6 +164,7 @@ def test_project_keys_are_refused(server: Server, stored: dict) -> None:
         ({"start_time": JUNE_10, "end_time": JUNE_10}, "start_time"),
         ({"start_time": JUNE_10, "group_by": "api_key_id"}, "group_by"),
         ({"start_time": JUNE_10, "page": "tomorrow"}, "page"),
+        ({"start_time": JUNE_10, "page": "\u00b3"}, "page"),  # a digit to str.isdigit, not to int() (the fuzzer)
         ({"start_time": 0, "end_time": 10**20}, "end_time"),
         ({"start_time": 10**20}, "start_time"),
     ],

@@ -47,7 +47,7 @@ def _expires_after(form: dict[str, str]) -> int | None:
 @router.post("/files", response_model=schemas.FileObject)
 async def create_file(request: Request, core: CoreDep, principal: PrincipalDep) -> schemas.FileObject:
     length = request.headers.get("content-length")
-    if length and length.isdigit() and int(length) > core.settings.max_upload_bytes + 1024 * 1024:
+    if length and length.isdecimal() and int(length) > core.settings.max_upload_bytes + 1024 * 1024:
         raise APIError(
             413, f"File is too large: the limit is {core.settings.max_upload_bytes} bytes.", param="file", code="file_too_large"
         )

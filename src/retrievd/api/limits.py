@@ -220,7 +220,7 @@ class RequestLimits:
     ) -> None:
         """Read the whole body (within `limit`), refuse invalid text, then hand the body to the app."""
         length = Headers(scope=scope).get("content-length", "")
-        if too_large is not None and length.isdigit() and int(length) > limit:
+        if too_large is not None and length.isdecimal() and int(length) > limit:
             await _send_error(send, too_large)
             return
         chunks, size, more = [], 0, True
@@ -254,7 +254,7 @@ class RequestLimits:
         self, scope: Scope, receive: Receive, send: Send, limit: int, error: APIError
     ) -> None:
         length = Headers(scope=scope).get("content-length", "")
-        if length.isdigit() and int(length) > limit:
+        if length.isdecimal() and int(length) > limit:
             await _send_error(send, error)
             return
         answered = started = False

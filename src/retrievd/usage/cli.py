@@ -175,7 +175,7 @@ def quota_command(
     try:
         current = ProjectService(core.db).get_project(project_id).storage_quota_bytes
         if limit is not None:
-            if limit != "none" and not limit.isdigit():
+            if limit != "none" and not limit.isdecimal():
                 raise typer.BadParameter("The quota is a number of bytes, or 'none'.")
             current = None if limit == "none" else int(limit)
         used = set_storage_quota(core.db, project_id, current)

@@ -82,7 +82,7 @@ def window(
         raise invalid(f"limit must be between 1 and {most} for bucket_width={bucket_width}.", param="limit")
     start = start_time
     if page is not None:
-        if not page.isdigit() or not start_time <= int(page) < end or int(page) % width:
+        if not page.isdecimal() or not start_time <= int(page) < end or int(page) % width:
             raise invalid("Invalid page cursor.", param="page")
         start = int(page)
     # Only this page's buckets: a window of years in 1m buckets would be millions of them.
