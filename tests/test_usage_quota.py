@@ -90,15 +90,16 @@ def test_in_a_batch_the_file_that_does_not_fit_fails_alone(server: Server, tenan
     used = set_storage_quota(server.core.db, project_id, None)  # type: ignore[attr-defined]
     set_storage_quota(server.core.db, project_id, used + 2 * one + 100)  # type: ignore[attr-defined]
     entries = ledger_rows(server, store.id)
-    names = ("second.txt", "large.txt", "third.txt")
+    names = ("second.txt", "large.txt", "third.txt", "fourth.txt")  # room for two more small ones
     files = [client.files.create(file=(n, LARGE if n == "large.txt" else SMALL), purpose="assistants") for n in names]
 
     batch = client.vector_stores.file_batches.create_and_poll(vector_store_id=store.id, file_ids=[f.id for f in files])
 
-    assert (batch.file_counts.completed, batch.file_counts.failed) == (2, 1)
-    status = {f.id: client.vector_stores.files.retrieve(f.id, vector_store_id=store.id) for f in files}
-    assert [status[f.id].status for f in files] == ["completed", "failed", "completed"]
-    assert "storage quota" in status[files[1].id].last_error.message
+    assert (batch.file_counts.completed, batch.file_counts.failed) == (2, 2)
+    status = {n: client.vector_stores.files.retrieve(f.id, vector_store_id=store.id) for n, f in zip(names, files)}
+    assert status["large.txt"].status == "failed"
+    assert sorted(status[n].status for n in names if n != "large.txt") == ["completed", "completed", "failed"]
+    assert all("storage quota" in v.last_error.message for v in status.values() if v.status == "failed")
     assert wait_for_store(client, store.id).usage_bytes == 3 * one
     assert ledger_rows(server, store.id) == entries + 2  # a row for each file that fitted
     set_storage_quota(server.core.db, project_id, None)  # type: ignore[attr-defined]
