@@ -47,14 +47,20 @@ class Allowance:
     """
 
     def __init__(self, s: Session, project_id: str) -> None:
+        self.s = s
         self.project_id = project_id
-        self.quota = s.execute(
-            select(Project.storage_quota_bytes).where(Project.id == project_id).with_for_update()
-        ).scalar_one_or_none()
-        self.used = 0 if self.quota is None else project_usage_bytes(s, project_id)
+        self.read = False  # the quota and usage are read (and the row locked) once something grows
+        self.quota: int | None = None
+        self.used = 0
 
     def take(self, adding: int) -> None:
         """Count `adding` bytes as used, or raise QuotaExceeded (counting nothing) if they do not fit."""
+        if adding > 0 and not self.read:
+            self.read = True
+            self.quota = self.s.execute(
+                select(Project.storage_quota_bytes).where(Project.id == self.project_id).with_for_update()
+            ).scalar_one_or_none()
+            self.used += 0 if self.quota is None else project_usage_bytes(self.s, self.project_id)
         if self.quota is not None and adding > 0 and self.used + adding > self.quota:
             raise QuotaExceeded(self.project_id, self.quota, self.used, adding)
         self.used += adding
