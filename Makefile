@@ -3,17 +3,22 @@ VENV := .venv
 
 .PHONY: serve test test-slow lint install install-test
 
-$(VENV)/bin/pip:
-	python3 -m venv $(VENV)
+# uv installs the wheels in parallel and compiles their bytecode on both cores: 2-3x faster than pip
+# (docs/install.md). It reads PyPI, or the index UV_INDEX_URL names.
+UV := $(VENV)/bin/uv pip install --quiet --compile-bytecode --python $(VENV)/bin/python
 
-install: $(VENV)/bin/pip
-	$(VENV)/bin/pip install -q -e .
+$(VENV)/bin/uv:
+	python3 -m venv $(VENV)
+	$(VENV)/bin/pip install -q uv==0.13.10
+
+install: $(VENV)/bin/uv
+	$(UV) -e .
 	# code_interpreter's sandboxes are bubblewrap jails (docs/code-interpreter.md).
 	command -v bwrap >/dev/null || (apt-get update -qq && apt-get install -y -qq bubblewrap)
 	$(VENV)/bin/retrievd models pull
 
-install-test: $(VENV)/bin/pip
-	$(VENV)/bin/pip install -q -e '.[test]'
+install-test: $(VENV)/bin/uv
+	$(UV) -e '.[test]'
 	command -v bwrap >/dev/null || (apt-get update -qq && apt-get install -y -qq bubblewrap)
 	# The console's browser tests drive Debian's Chromium (playwright never downloads a browser).
 	command -v chromium >/dev/null || (apt-get update -qq && apt-get install -y -qq chromium)
