@@ -4,7 +4,7 @@ VENV := .venv
 .PHONY: serve test test-slow lint install install-test
 
 # uv installs the wheels in parallel and compiles their bytecode on every core: the install step took
-# 14-20 s here against 75-79 s with pip
+# 14-15 s here against 75-79 s with pip
 # (docs/install.md). It reads PyPI, or the index UV_INDEX_URL names.
 UV := $(VENV)/bin/uv pip install --quiet --compile-bytecode --python $(VENV)/bin/python
 
