@@ -327,6 +327,31 @@ def test_a_group_of_files_keeps_each_outcome_in_its_place() -> None:
     assert isinstance(empty, FileRejected) and empty.message == "The file is empty."
 
 
+def test_a_parser_child_that_cannot_start_fails_only_the_file_it_was_for(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The OS refusing one fork (out of processes or memory) fails one file of a group, not the group."""
+    from retrievd.ingest import parse
+
+    refusals = iter([True])
+    start = parse._context.Process.start
+
+    def refused_once(process: multiprocessing.Process) -> None:
+        if next(refusals, False):
+            raise OSError("Resource temporarily unavailable")
+        start(process)
+
+    monkeypatch.setattr(parse._context.Process, "start", refused_once)
+    names = ["fake.docx", "simple.docx", "fake-email.eml"]
+
+    outcomes = parse_files([(DOCS / name, name) for name in names], memory_mb=3200)  # no idle child has 3200
+
+    refused = [o for o in outcomes if isinstance(o, FileRejected)]
+    assert len(refused) == 1 and refused[0].code == "server_error"
+    assert "The parser process could not be started" in refused[0].message
+    for name, outcome in zip(names, outcomes):
+        if outcome is not refused[0]:
+            assert outcome == parse_file(DOCS / name, name)
+
+
 def test_small_files_are_parsed_by_one_warm_child() -> None:
     parse_file(DOCS / "fake.docx", "fake.docx", memory_mb=3000)
     warm = set(_parser_processes())
