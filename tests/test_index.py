@@ -27,7 +27,7 @@ from retrievd.errors import APIError
 from retrievd.index import open_index
 from retrievd.index.base import FILE_KEY, IndexPoint, IndexQuery, Sparse, VectorIndex
 from retrievd.index.client import ClientIndex
-from retrievd.index.edge import EdgeIndex
+from retrievd.index.edge import EdgeIndex, ShardIndex
 from retrievd.index.filters import parse_filter
 from retrievd.index.sparse import Bm25Encoder
 from tests.conftest import SHARED
@@ -401,7 +401,7 @@ def test_edge_index_persists_across_close_and_reopen(tmp_path: Path) -> None:
 
 def test_edge_index_gives_each_attribute_key_a_payload_index(tmp_path: Path) -> None:
     """Without one, an attribute filter reads the payload of every point of the store."""
-    index = EdgeIndex(tmp_path / "index", DIM)
+    index = ShardIndex(tmp_path / "index", DIM)
     index.upsert(chunks(STORE, "f1", DOCS[:2], ATTRIBUTED["f1"]))
     schema = {path: info.data_type for path, info in index.shard.info().payload_schema.items()}
     assert schema == {
@@ -421,7 +421,7 @@ def test_edge_upserts_survive_a_killed_process_without_flush(tmp_path: Path) -> 
     script = f"""
 import os
 from retrievd.index.base import IndexPoint, Sparse
-from retrievd.index.edge import EdgeIndex
+from retrievd.index.edge import EdgeIndex, ShardIndex
 index = EdgeIndex({str(path)!r}, {DIM})
 index.upsert([IndexPoint("{STORE}", "file-a", i, [1.0] * {DIM}, Sparse([i], [1.0]), {{}}) for i in range(7)])
 os._exit(0)  # killed: no flush, no close

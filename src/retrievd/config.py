@@ -31,6 +31,9 @@ class Settings(BaseSettings):
     # Scale-out with the embedded index: processes other than the one that opened the shard reach
     # it here (e.g. http://owner:8000); see retrievd.index.owner.
     index_owner_url: str | None = None
+    # The embedded index moves a store of this many chunks or more to a shard of its own (see
+    # retrievd.index.edge): its searches then cost what a store of that size costs alone.
+    store_shard_points: int = Field(default=100_000, ge=1)
     # File blobs; a directory every replica and worker mounts. Default: <data_dir>/files.
     blobs_dir: Path = Field(default=None, validate_default=False)  # type: ignore[assignment]
     models_dir: Path = Field(default_factory=_default_models_dir)

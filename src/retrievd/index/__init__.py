@@ -7,11 +7,11 @@ from retrievd.index.base import VectorIndex
 
 
 def open_index(settings: Settings, dim: int) -> VectorIndex:
-    """`qdrant_url` unset: a Qdrant Edge shard under `index_dir`; ':memory:' or a URL: qdrant-client."""
+    """`qdrant_url` unset: Qdrant Edge shards under `index_dir`; ':memory:' or a URL: qdrant-client."""
     if settings.qdrant_url is None:
         from retrievd.index.edge import EdgeIndex
 
-        return EdgeIndex(settings.index_dir, dim)
+        return EdgeIndex(settings.index_dir, dim, store_shard_points=settings.store_shard_points)
     from retrievd.index.client import ClientIndex
 
     return ClientIndex(

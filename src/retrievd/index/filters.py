@@ -158,11 +158,14 @@ def scope(
     file_id: str | None = None,
     condition: Condition | None = None,
 ) -> Any:
-    """The store restriction every request carries, plus an optional file and user filter."""
+    """The store restriction a request carries, plus an optional file and user filter; None where
+    there is nothing to restrict (no stores named: a collection of one store's points)."""
     stores = list(vector_store_ids)
-    must = [builder.match(STORE_KEY, stores[0]) if len(stores) == 1 else builder.match_any(STORE_KEY, stores)]
+    must = []
+    if stores:
+        must.append(builder.match(STORE_KEY, stores[0]) if len(stores) == 1 else builder.match_any(STORE_KEY, stores))
     if file_id is not None:
         must.append(builder.match(FILE_KEY, file_id))
     if condition is not None:
         must.append(translate(condition, builder))
-    return builder.combine(must=must)
+    return builder.combine(must=must) if must else None

@@ -53,7 +53,7 @@ def rebuild(core: Core, progress: Callable[[int, int], None] | None = None) -> R
     EdgeIndex(index_dir, dim).close()  # fails while another process holds the shard
     building = index_dir.with_name(index_dir.name + ".rebuild")
     shutil.rmtree(building, ignore_errors=True)
-    target = EdgeIndex(building, dim)
+    target = EdgeIndex(building, dim, store_shard_points=core.settings.store_shard_points)
     try:
         files, points = _fill(core, target, progress)
         target.optimize()

@@ -1,8 +1,10 @@
 """What the two Qdrant adapters share: turning IndexQuery into searches, and the
 VectorIndex operations expressed over a few backend primitives.
 
-One collection holds every vector store: each point's payload names its store, and every
-request (search, IDF statistics, count, scroll, delete) is scoped to the stores it concerns.
+One collection holds many vector stores: each point's payload names its store, and every
+request (search, IDF statistics, count, scroll, delete) is scoped to the stores it concerns. A
+collection that holds a single store (`single_store`, an embedded shard of its own) needs neither
+the scope nor an IDF corpus: its whole content is the store.
 
 Each file attribute key gets a payload index the first time it is upserted (keyword, float or
 bool, after its first value): without one, an attribute filter reads the payload of every
@@ -84,6 +86,7 @@ class QdrantIndex(ABC):
     # True for a backend whose every write goes through this object (an embedded shard, which one
     # process holds): it may cache what it derives from a store's points until it writes that store.
     sole_writer: bool = False
+    single_store: bool = False
 
     def __init__(self, indexed_paths: Iterable[str]) -> None:
         # Qdrant reports paths unquoted where it can (attributes.year, attributes."a.b").
@@ -125,12 +128,20 @@ class QdrantIndex(ABC):
         self._written({p.vector_store_id for p in points})
 
     def delete_file(self, vector_store_id: str, file_id: str) -> None:
-        self._delete(scope(self.filters, [vector_store_id], file_id))
+        self._delete(self._scope([vector_store_id], file_id))
         self._written({vector_store_id})
 
     def delete_store(self, vector_store_id: str) -> None:
         self._delete(scope(self.filters, [vector_store_id]))
         self._written({vector_store_id})
+
+    def _scope(self, vector_store_ids: Sequence[str], file_id: str | None = None, condition: Any = None) -> Any:
+        """The filter of a request on these stores (None: the whole collection)."""
+        return scope(self.filters, [] if self.single_store else vector_store_ids, file_id, condition)
+
+    def _idf_corpus(self, vector_store_ids: Sequence[str]) -> Any | None:
+        """The points whose statistics give BM25's IDF (None: the whole collection)."""
+        return None if self.single_store else scope(self.filters, vector_store_ids)
 
     def _written(self, store_ids: Iterable[str]) -> None:
         """After (never before) a write: a search that read the old generation may have seen
@@ -139,11 +150,11 @@ class QdrantIndex(ABC):
             self._generations[store_id] += 1
 
     def count(self, vector_store_id: str, file_id: str | None = None) -> int:
-        return self._count(scope(self.filters, [vector_store_id], file_id))
+        return self._count(self._scope([vector_store_id], file_id))
 
     def scroll(self, vector_store_id: str, file_id: str | None = None) -> list[Hit]:
         """Every point of a store (or of one file), by file then chunk index; scores are 0."""
-        hits = self._scroll(scope(self.filters, [vector_store_id], file_id))
+        hits = self._scroll(self._scope([vector_store_id], file_id))
         return sorted(hits, key=lambda h: (h.payload[FILE_KEY], h.payload[CHUNK_KEY]))
 
     def query(self, q: IndexQuery) -> list[Hit]:
@@ -173,7 +184,8 @@ class QdrantIndex(ABC):
         results = dict(zip((s.using for s in searches), self._search_batch(searches)))
         if complete and len(searches) == 2:
             ids = list(dict.fromkeys(h.id for hits in results.values() for h in hits))
-            narrowed = self.filters.combine(must=[flt, self.filters.has_ids(ids)])
+            has_ids = self.filters.has_ids(ids)
+            narrowed = has_ids if flt is None else self.filters.combine(must=[flt, has_ids])
             searches = [replace(s, limit=len(ids), filter=narrowed) for s in searches]
             results = dict(zip((s.using for s in searches), self._search_batch(searches)))
         return results.get(DENSE, []), results.get(SPARSE, [])
@@ -194,8 +206,8 @@ class QdrantIndex(ABC):
                 scores[key] = cached[1]
         missing = [key for key in dict.fromkeys(keys) if key not in scores]
         if missing:
-            flt = scope(self.filters, list(stores))
-            searches = [Search(SPARSE, Sparse([term], [weight]), 1, flt, idf_corpus=flt) for _, term, weight in missing]
+            flt, corpus = self._scope(stores), self._idf_corpus(stores)
+            searches = [Search(SPARSE, Sparse([term], [weight]), 1, flt, idf_corpus=corpus) for _, term, weight in missing]
             for key, hits in zip(missing, self._search_batch(searches)):
                 scores[key] = hits[0].score if hits else 0.0
             if self.sole_writer:
@@ -208,7 +220,7 @@ class QdrantIndex(ABC):
         if not q.vector_store_ids:
             raise ValueError("A query needs at least one vector store id.")
         condition = parse_filter(q.filters) if q.filters is not None else None
-        return scope(self.filters, q.vector_store_ids, condition=condition)
+        return self._scope(q.vector_store_ids, condition=condition)
 
     def _searches(self, q: IndexQuery, limit: int, flt: Any, branches: bool = False) -> list[Search]:
         """The searches `q` runs, dense first: modes dense and sparse run theirs; hybrid mode
@@ -224,6 +236,6 @@ class QdrantIndex(ABC):
             assert q.dense is not None
             searches.append(Search(DENSE, dense_list(q.dense, self.dim), limit, flt, with_vectors=q.with_vectors))
         if use_sparse and q.sparse is not None and q.sparse.indices:
-            corpus = scope(self.filters, q.vector_store_ids)
+            corpus = self._idf_corpus(q.vector_store_ids)
             searches.append(Search(SPARSE, q.sparse, limit, flt, idf_corpus=corpus, with_vectors=q.with_vectors))
         return searches
