@@ -184,8 +184,7 @@ class QdrantIndex(ABC):
         results = dict(zip((s.using for s in searches), self._search_batch(searches)))
         if complete and len(searches) == 2:
             ids = list(dict.fromkeys(h.id for hits in results.values() for h in hits))
-            has_ids = self.filters.has_ids(ids)
-            narrowed = has_ids if flt is None else self.filters.combine(must=[flt, has_ids])
+            narrowed = self.filters.combine(must=[c for c in (flt, self.filters.has_ids(ids)) if c is not None])
             searches = [replace(s, limit=len(ids), filter=narrowed) for s in searches]
             results = dict(zip((s.using for s in searches), self._search_batch(searches)))
         return results.get(DENSE, []), results.get(SPARSE, [])
