@@ -187,6 +187,19 @@ def test_query_branches_returns_both_candidate_lists(index: VectorIndex) -> None
     assert [len(hits) for hits in index.query_branches(dense_only, complete=True)] == [5, 0]
 
 
+def test_hits_without_payloads_fetch_the_winners_payloads_afterwards(index: VectorIndex) -> None:
+    index.upsert(chunks(STORE, "file-a", DOCS[:20]) + chunks(OTHER, "file-b", DOCS[20:30]))
+    q = query(QUERIES[1], prefetch_limit=5)
+    dense, sparse = index.query_branches(q)
+    bare_dense, bare_sparse = index.query_branches(IndexQuery(**{**q.__dict__, "with_payload": False}))
+    assert [(h.id, h.score) for h in bare_dense + bare_sparse] == [(h.id, h.score) for h in dense + sparse]
+    assert all(h.payload == {} for h in bare_dense + bare_sparse)
+    ids = [h.id for h in dense + sparse]
+    assert index.payloads([STORE], ids) == {h.id: h.payload for h in dense + sparse}
+    other = index.query(query(QUERIES[1], OTHER, mode="dense", limit=3))
+    assert index.payloads([STORE], [h.id for h in other] + ["00000000-0000-0000-0000-000000000000"]) == {}
+
+
 # --- filters ---------------------------------------------------------------------------------
 
 ATTRIBUTED = {

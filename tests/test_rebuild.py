@@ -58,12 +58,15 @@ def test_rebuild_gives_back_an_index_with_the_same_results(
         "RETRIEVD_DATABASE_URL", server.core.settings.sqlalchemy_url
     )  # the server's, whichever kind
     monkeypatch.setenv("RETRIEVD_API_KEY", ADMIN_KEY)
+    # Every store is large enough to get a shard of its own: the rebuild's optimize() moves it.
+    monkeypatch.setenv("RETRIEVD_STORE_SHARD_POINTS", "1")
     get_settings.cache_clear()
     result = CliRunner().invoke(app, ["index", "rebuild"])
     get_settings.cache_clear()
     assert result.exit_code == 0, result.output
     assert f"rebuilt: {len(FILES)} files" in result.output
     assert (tmp_path / "index.previous").is_dir()  # the old shard, kept until the next rebuild
+    assert (tmp_path / "index" / "stores" / store.id).is_dir()
 
     servers, server = _serve(tmp_path)
     try:

@@ -257,6 +257,8 @@ def test_a_replica_reads_the_owners_index_exactly_as_the_owner(owner_url: tuple[
     assert remote.query_branches(q, complete=True) == index.query_branches(q, complete=True)
     assert (remote.count(STORE), remote.count(STORE, "file-b")) == (40, 20)
     assert remote.scroll(STORE, "file-a") == index.scroll(STORE, "file-a")
+    ids = [h.id for h in index.query(q)]
+    assert remote.payloads([STORE], ids) == index.payloads([STORE], ids) != {}
     with pytest.raises(APIError) as invalid:  # the caller's mistake stays a 400 for the caller
         remote.query(query("x", filters={"type": "nope", "key": "kind", "value": 1}))
     assert invalid.value.status == 400

@@ -147,12 +147,17 @@ class ClientIndex(QdrantIndex):
             if offset is None:
                 return hits
 
+    def _retrieve(self, ids: Sequence[str]) -> list[Hit]:
+        with self._guard:
+            records = self.client.retrieve(self.collection, list(ids), with_payload=True)
+        return [Hit(id=str(r.id), score=0.0, payload=r.payload or {}) for r in records]
+
     def _search_batch(self, searches: Sequence[Search]) -> list[list[Hit]]:
         requests = [
             models.QueryRequest(
                 limit=s.limit,
                 filter=s.filter,
-                with_payload=True,
+                with_payload=s.with_payload,
                 with_vector=[DENSE] if s.with_vectors else False,
                 **_nearest(s),
             )
@@ -175,7 +180,7 @@ class ClientIndex(QdrantIndex):
                 query=fusion,
                 query_filter=flt,
                 limit=q.limit,
-                with_payload=True,
+                with_payload=q.with_payload,
                 with_vectors=[DENSE] if q.with_vectors else False,
             )
         return [_hit(p) for p in response.points]

@@ -198,12 +198,15 @@ class ShardIndex(QdrantIndex):
         facet = self.shard.facet(edge.FacetRequest(STORE_KEY, limit=64, exact=False))
         return [str(hit.value) for hit in facet.hits if hit.count >= min_points]
 
+    def _retrieve(self, ids: Sequence[str]) -> list[Hit]:
+        return [Hit(id=str(r.id), score=0.0, payload=r.payload or {}) for r in self.shard.retrieve(list(ids), True, False)]
+
     def _search_batch(self, searches: Sequence[Search]) -> list[list[Hit]]:
         requests = [
             edge.QueryRequest(
                 limit=s.limit,
                 filter=s.filter,
-                with_payload=True,
+                with_payload=s.with_payload,
                 with_vector=[DENSE] if s.with_vectors else False,
                 **_nearest(s),
             )
@@ -218,7 +221,7 @@ class ShardIndex(QdrantIndex):
             prefetches=[edge.Prefetch(limit=s.limit, filter=s.filter, **_nearest(s)) for s in searches],
             query=fusion,
             filter=flt,
-            with_payload=True,
+            with_payload=q.with_payload,
             with_vector=[DENSE] if q.with_vectors else False,
         )
         return [_hit(p) for p in self.shard.query(request)]
@@ -346,6 +349,12 @@ class EdgeIndex:
 
     def scroll(self, vector_store_id: str, file_id: str | None = None) -> list[Hit]:
         return self._read(lambda: self._shard(vector_store_id).scroll(vector_store_id, file_id))
+
+    def payloads(self, vector_store_ids: Sequence[str], ids: Sequence[str]) -> dict[str, dict[str, Any]]:
+        def read() -> dict[str, dict[str, Any]]:
+            return {k: v for shard, stores in self._groups(vector_store_ids) for k, v in shard.payloads(stores, ids).items()}
+
+        return self._read(read)
 
     def query(self, q: IndexQuery) -> list[Hit]:
         def read() -> list[Hit]:

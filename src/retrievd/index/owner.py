@@ -115,6 +115,11 @@ def _best_term_scores(index: OwnerIndex, body: dict[str, Any]) -> list[float]:
     return index.best_term_scores(body["vector_store_ids"], Sparse(**body["sparse"]))
 
 
+@router.post("/payloads")
+def _payloads(index: OwnerIndex, body: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    return index.payloads(body["vector_store_ids"], body["ids"])
+
+
 @router.get("/count")
 def _count(index: OwnerIndex, vector_store_id: str, file_id: str | None = None) -> int:
     return index.count(vector_store_id, file_id)
@@ -164,6 +169,10 @@ class RemoteIndex:
     def best_term_scores(self, vector_store_ids: Sequence[str], sparse: Sparse) -> list[float]:
         body = {"vector_store_ids": list(vector_store_ids), "sparse": dataclasses.asdict(sparse)}
         return [float(score) for score in self._call("POST", "/best_term_scores", json=body)]
+
+    def payloads(self, vector_store_ids: Sequence[str], ids: Sequence[str]) -> dict[str, dict[str, Any]]:
+        body = {"vector_store_ids": list(vector_store_ids), "ids": list(ids)}
+        return dict(self._call("POST", "/payloads", json=body))
 
     def count(self, vector_store_id: str, file_id: str | None = None) -> int:
         return int(self._call("GET", "/count", params=_scope(vector_store_id, file_id)))

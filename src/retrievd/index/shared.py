@@ -53,6 +53,7 @@ class Search:
     filter: Any  # the backend's filter
     idf_corpus: Any | None = None  # sparse only: the points whose statistics give the IDF
     with_vectors: bool = False
+    with_payload: bool = True
 
 
 def point_payload(point: IndexPoint) -> dict[str, Any]:
@@ -109,6 +110,8 @@ class QdrantIndex(ABC):
     @abstractmethod
     def _scroll(self, flt: Any) -> list[Hit]: ...
     @abstractmethod
+    def _retrieve(self, ids: Sequence[str]) -> list[Hit]: ...
+    @abstractmethod
     def _search_batch(self, searches: Sequence[Search]) -> list[list[Hit]]: ...
     @abstractmethod
     def _fuse(self, searches: Sequence[Search], q: IndexQuery, flt: Any) -> list[Hit]: ...
@@ -156,6 +159,11 @@ class QdrantIndex(ABC):
         """Every point of a store (or of one file), by file then chunk index; scores are 0."""
         hits = self._scroll(self._scope([vector_store_id], file_id))
         return sorted(hits, key=lambda h: (h.payload[FILE_KEY], h.payload[CHUNK_KEY]))
+
+    def payloads(self, vector_store_ids: Sequence[str], ids: Sequence[str]) -> dict[str, dict[str, Any]]:
+        """The payloads of the points `ids` that belong to these stores (see `IndexQuery.with_payload`)."""
+        stores = set(vector_store_ids)
+        return {h.id: h.payload for h in self._retrieve(list(dict.fromkeys(ids))) if h.payload.get(STORE_KEY) in stores}
 
     def query(self, q: IndexQuery) -> list[Hit]:
         """Top `q.limit` points with raw scores: cosine, BM25, or the fusion's (RRF / DBSF) score.
@@ -233,8 +241,11 @@ class QdrantIndex(ABC):
         searches = []
         if use_dense:
             assert q.dense is not None
-            searches.append(Search(DENSE, dense_list(q.dense, self.dim), limit, flt, with_vectors=q.with_vectors))
+            vector = dense_list(q.dense, self.dim)
+            searches.append(Search(DENSE, vector, limit, flt, with_vectors=q.with_vectors, with_payload=q.with_payload))
         if use_sparse and q.sparse is not None and q.sparse.indices:
             corpus = self._idf_corpus(q.vector_store_ids)
-            searches.append(Search(SPARSE, q.sparse, limit, flt, idf_corpus=corpus, with_vectors=q.with_vectors))
+            searches.append(
+                Search(SPARSE, q.sparse, limit, flt, idf_corpus=corpus, with_vectors=q.with_vectors, with_payload=q.with_payload)
+            )
         return searches

@@ -41,15 +41,25 @@ class Result:
 
 
 def search_chunks(core: Core, store_ids: list[str], queries: list[str], options: SearchOptions) -> list[Result]:
-    """Best chunks for `queries` (several queries: each chunk keeps its best score)."""
-    best: dict[str, tuple[float, Any]] = {}
+    """Best chunks for `queries` (several queries: each chunk keeps its best score).
+
+    The engine ranks candidates without their payloads; the winners' are read afterwards, a page
+    of `limit` at a time until `limit` of them belong to files that still exist."""
+    best: dict[str, float] = {}
     for query in queries:
-        for point_id, score, payload in _search_one(core, store_ids, query, options):
-            if point_id not in best or score > best[point_id][0]:
-                best[point_id] = (score, payload)
-    ranked = sorted(best.values(), key=lambda item: -item[0])
-    ranked = [(score, payload) for score, payload in ranked if score >= options.score_threshold]
-    return _live_results(core, ranked)[: options.limit]
+        for point_id, score, _ in _search_one(core, store_ids, query, options):
+            if point_id not in best or score > best[point_id]:
+                best[point_id] = score
+    ranked = [(pid, score) for pid, score in sorted(best.items(), key=lambda item: -item[1]) if score >= options.score_threshold]
+    results: list[Result] = []
+    page_size = max(1, options.limit)
+    for start in range(0, len(ranked), page_size):
+        page = ranked[start : start + page_size]
+        payloads = core.index.payloads(store_ids, [pid for pid, _ in page])
+        results += _live_results(core, [(score, payloads[pid]) for pid, score in page if pid in payloads])
+        if len(results) >= options.limit:
+            break
+    return results[: options.limit]
 
 
 def _search_one(core: Core, store_ids: list[str], query: str, options: SearchOptions) -> list[tuple[str, float, Any]]:
@@ -65,6 +75,7 @@ def _search_one(core: Core, store_ids: list[str], query: str, options: SearchOpt
         prefetch_limit=config.candidates(options.limit),
         mode="hybrid",
         with_vectors=config.needs_vectors,
+        with_payload=False,
     )
     dense_hits, sparse_hits = core.index.query_branches(request)
     return fusion.rank(
