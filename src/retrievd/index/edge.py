@@ -275,8 +275,6 @@ class EdgeIndex:
     deletes each moved store from the shared shard again.
     """
 
-    sole_writer = True
-
     def __init__(self, path: Path | str, dim: int, *, store_shard_points: int | None = None) -> None:
         self.path = Path(path)
         self.dim = dim
