@@ -20,7 +20,7 @@ from retrievd.index.edge import EdgeIndex, ShardIndex
 from tests.test_index import ATTRIBUTED, DIM, DOCS, OTHER, QUERIES, STORE, chunks, query
 
 LARGE = 30  # store_shard_points: STORE (40 points) moves, OTHER (10) stays shared
-FILTER = {"type": "eq", "key": "author", "value": "ada"}
+FILTER = {"type": "eq", "key": "author", "value": "ann"}  # file f1
 
 
 def fill(path: Path) -> EdgeIndex:
@@ -50,6 +50,7 @@ def answers(index: EdgeIndex) -> dict[str, Any]:
             out[f"{store} branches {i}"] = (hits(dense), hits(sparse))
             out[f"{store} bound {i}"] = [round(s, 4) for s in index.best_term_scores([store], query(text).sparse)]  # type: ignore[arg-type]
     out["filtered"] = hits(index.query(query(QUERIES[0], mode="dense", filters=FILTER)))
+    assert len(out["filtered"]) == 10
     out["count f1"] = index.count(STORE, "f1")
     # Across shards, cosines compare as before (BM25 takes each shard's IDF, see EdgeIndex).
     both = IndexQuery(vector_store_ids=[STORE, OTHER], dense=query(QUERIES[1]).dense, mode="dense", limit=15)
@@ -79,10 +80,16 @@ def test_a_moved_store_takes_writes_and_deletes_on_its_own_shard(tmp_path: Path)
     path = tmp_path / "index"
     index = fill(path)
     index.optimize()
-    index.upsert(chunks(STORE, "f4", DOCS[50:55], {"author": "ada"}) + chunks(OTHER, "f5", DOCS[55:57]))
+    index.upsert(chunks(STORE, "f4", DOCS[50:55], {"author": "ada", "team": "x"}) + chunks(OTHER, "f5", DOCS[55:57]))
     assert (index.count(STORE), index.count(STORE, "f4"), index.count(OTHER)) == (45, 5, 12)
-    # A new attribute key gets its payload index on the store's shard as well.
-    assert {h.payload[FILE_KEY] for h in index.query(query(QUERIES[0], mode="dense", limit=50, filters=FILTER))} >= {"f4"}
+    team = {"type": "eq", "key": "team", "value": "x"}
+    assert {h.payload[FILE_KEY] for h in index.query(query(QUERIES[0], mode="dense", limit=50, filters=team))} == {"f4"}
+    index.close()
+    # The store's shard has the payload indexes of the keys it was moved with, and of a new one.
+    own = ShardIndex(path / "stores" / STORE, DIM, single_store=True)
+    assert {"attributes.author", "attributes.year", "attributes.team"} <= set(own.shard.info().payload_schema)
+    own.close()
+    index = EdgeIndex(path, DIM, store_shard_points=LARGE)
     index.delete_file(STORE, "f1")
     assert index.count(STORE) == 25
     index.delete_store(STORE)

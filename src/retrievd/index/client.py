@@ -17,7 +17,16 @@ from qdrant_client import QdrantClient
 from qdrant_client.http import models
 
 from retrievd.index.base import FILE_KEY, STORE_KEY, Hit, IndexPoint, IndexQuery
-from retrievd.index.shared import DENSE, SPARSE, IndexKind, QdrantIndex, Search, dense_list, point_payload
+from retrievd.index.shared import (
+    DENSE,
+    SPARSE,
+    IndexKind,
+    QdrantIndex,
+    Search,
+    dense_list,
+    point_payload,
+    record_hit,
+)
 
 COLLECTION = "retrievd_chunks"
 _SCROLL_PAGE = 1000
@@ -143,14 +152,14 @@ class ClientIndex(QdrantIndex):
                 records, offset = self.client.scroll(
                     self.collection, scroll_filter=flt, limit=_SCROLL_PAGE, offset=offset, with_payload=True
                 )
-            hits.extend(Hit(id=str(r.id), score=0.0, payload=r.payload or {}) for r in records)
+            hits.extend(record_hit(r) for r in records)
             if offset is None:
                 return hits
 
     def _retrieve(self, ids: Sequence[str]) -> list[Hit]:
         with self._guard:
             records = self.client.retrieve(self.collection, list(ids), with_payload=True)
-        return [Hit(id=str(r.id), score=0.0, payload=r.payload or {}) for r in records]
+        return [record_hit(r) for r in records]
 
     def _search_batch(self, searches: Sequence[Search]) -> list[list[Hit]]:
         requests = [

@@ -28,7 +28,16 @@ import numpy as np
 import qdrant_edge as edge
 
 from retrievd.index.base import CHUNK_KEY, FILE_KEY, STORE_KEY, Hit, IndexPoint, IndexQuery, Sparse
-from retrievd.index.shared import DENSE, SPARSE, IndexKind, QdrantIndex, Search, dense_list, point_payload
+from retrievd.index.shared import (
+    DENSE,
+    SPARSE,
+    IndexKind,
+    QdrantIndex,
+    Search,
+    dense_list,
+    point_payload,
+    record_hit,
+)
 
 _CONFIG_FILE = "edge_config.json"  # present once a shard has been created in a directory
 _SCROLL_PAGE = 1000
@@ -175,7 +184,7 @@ class ShardIndex(QdrantIndex):
         return self.shard.count(edge.CountRequest(exact=True, filter=flt))
 
     def _scroll(self, flt: edge.Filter) -> list[Hit]:
-        return [Hit(id=str(r.id), score=0.0, payload=r.payload or {}) for page in self._pages(flt) for r in page]
+        return [record_hit(r) for page in self._pages(flt) for r in page]
 
     def _pages(self, flt: edge.Filter | None, with_vectors: bool = False) -> Iterator[list[edge.Record]]:
         offset = None
@@ -199,7 +208,7 @@ class ShardIndex(QdrantIndex):
         return [str(hit.value) for hit in facet.hits if hit.count >= min_points]
 
     def _retrieve(self, ids: Sequence[str]) -> list[Hit]:
-        return [Hit(id=str(r.id), score=0.0, payload=r.payload or {}) for r in self.shard.retrieve(list(ids), True, False)]
+        return [record_hit(r) for r in self.shard.retrieve(list(ids), True, False)]
 
     def _search_batch(self, searches: Sequence[Search]) -> list[list[Hit]]:
         requests = [
@@ -241,8 +250,8 @@ def _nearest(search: Search) -> dict[str, Any]:
 
 
 def _index_point(record: edge.Record) -> IndexPoint:
-    payload = record.payload or {}
-    vectors = record.vector if isinstance(record.vector, dict) else {}
+    payload, vectors = record.payload or {}, record.vector
+    assert isinstance(vectors, dict)  # read with with_vector=True
     sparse = vectors[SPARSE]
     return IndexPoint(
         vector_store_id=payload[STORE_KEY],

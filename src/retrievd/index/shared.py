@@ -72,6 +72,11 @@ def attribute_indexes(points: Iterable[IndexPoint]) -> dict[str, IndexKind]:
     return kinds
 
 
+def record_hit(record: Any) -> Hit:
+    """A point read by id or by scroll (either adapter's record), as a Hit: no score."""
+    return Hit(id=str(record.id), score=0.0, payload=record.payload or {})
+
+
 def dense_list(vector: Sequence[float], dim: int) -> list[float]:
     values = np.asarray(vector, dtype=np.float32)
     if values.shape != (dim,):
