@@ -25,7 +25,7 @@ from dataclasses import replace
 from typing import TYPE_CHECKING
 
 import numpy as np
-from sqlalchemy import delete, func, select
+from sqlalchemy import delete, func, insert, select
 
 from retrievd.errors import AssetMissingError
 from retrievd.index.base import IndexPoint, Sparse
@@ -189,15 +189,10 @@ def _files_to_parse(core: Core, files: list[FileKey]) -> list[tuple[str, File, V
     """The files still to ingest, with their store rows, read in one transaction: skipped if
     deleted or cancelled before we got to them, failed if their file is gone."""
     todo = []
-    file_ids = {file_id for _, file_id in files}
     with core.db.session() as s:
-        found = {f.id: f for f in s.scalars(select(File).where(File.id.in_(file_ids)))}
-        in_stores = select(VectorStoreFile).where(
-            VectorStoreFile.vector_store_id.in_({store_id for store_id, _ in files}),
-            VectorStoreFile.file_id.in_(file_ids),
-        )
-        rows = {(r.vector_store_id, r.file_id): r for r in s.scalars(in_stores)}
-        for store_id, file_id in files:
+        found = {f.id: f for f in s.scalars(select(File).where(File.id.in_({f for _, f in files})))}
+        rows = _store_rows(s, files)
+        for store_id, file_id in dict.fromkeys(files):  # a file queued twice is ingested once
             row = rows.get((store_id, file_id))
             if row is None or row.status != "in_progress":
                 continue  # deleted or cancelled before we got to it
@@ -211,6 +206,16 @@ def _files_to_parse(core: Core, files: list[FileKey]) -> list[tuple[str, File, V
                 continue
             todo.append((store_id, file, row))
     return todo
+
+
+def _store_rows(s: Session, files: list[FileKey]) -> dict[FileKey, VectorStoreFile]:
+    """The files' rows in their stores, read in one query (a group's files are mostly of one store)."""
+    query = select(VectorStoreFile).where(
+        VectorStoreFile.vector_store_id.in_({store_id for store_id, _ in files}),
+        VectorStoreFile.file_id.in_({file_id for _, file_id in files}),
+    )
+    wanted = set(files)
+    return {key: r for r in s.scalars(query) if (key := (r.vector_store_id, r.file_id)) in wanted}
 
 
 def _without_nul(elements: list[Element]) -> list[Element]:
@@ -233,34 +238,41 @@ def write_chunks(core: Core, files: list[tuple[str, File, list[Chunk]]]) -> None
     sparse = core.bm25.encode_documents(texts, avg_len=1.0)
     bm25_lengths = core.bm25.token_lengths(texts)
     dim = dense.shape[1]
+    values, jobs = [], []
     first = 0  # the index in `texts` of the file's first chunk
     with core.db.session() as s:
+        rows = _store_rows(s, [(store_id, file.id) for store_id, file, _ in files])
+        replaced: dict[str, list[str]] = {}  # store id -> the files whose rows are written anew
         for store_id, file, chunks in files:
             start, first = first, first + len(chunks)
-            row = s.get(VectorStoreFile, (store_id, file.id))
+            row = rows.get((store_id, file.id))
             if row is None or row.status != "in_progress":
                 continue  # removed or cancelled while we worked
-            _delete_rows(s, store_id, file.id)
-            s.add_all(
-                ChunkRow(
-                    vector_store_id=store_id,
-                    file_id=file.id,
-                    chunk_index=c.index,
-                    text=c.text,
-                    token_count=c.token_count,
-                    page=c.page,
-                    page_end=c.page_end,
-                    section=c.section,
-                    dense=np.asarray(dense[i], dtype="<f4").tobytes(),
-                    usage_bytes=chunk_usage_bytes(
-                        c.text, c.page, c.page_end, c.section, dim, len(sparse[i].indices)
-                    ),
-                    bm25_length=bm25_lengths[i],
-                )
+            replaced.setdefault(store_id, []).append(file.id)
+            values += [
+                {
+                    "vector_store_id": store_id,
+                    "file_id": file.id,
+                    "chunk_index": c.index,
+                    "text": c.text,
+                    "token_count": c.token_count,
+                    "page": c.page,
+                    "page_end": c.page_end,
+                    "section": c.section,
+                    "dense": np.asarray(dense[i], dtype="<f4").tobytes(),
+                    "usage_bytes": chunk_usage_bytes(c.text, c.page, c.page_end, c.section, dim, len(sparse[i].indices)),
+                    "bm25_length": bm25_lengths[i],
+                }
                 for i, c in enumerate(chunks, start)
-            )
-            s.add(Job(kind="index_file", project_id=row.project_id, vector_store_id=store_id, file_id=file.id))
-    core.wake_workers()
+            ]
+            jobs.append({"kind": "index_file", "project_id": row.project_id, "vector_store_id": store_id, "file_id": file.id})
+        for store_id, file_ids in replaced.items():
+            s.execute(delete(ChunkRow).where(ChunkRow.vector_store_id == store_id, ChunkRow.file_id.in_(file_ids)))
+        if values:
+            s.execute(insert(ChunkRow), values)
+        if jobs:
+            s.execute(insert(Job), jobs)
+    core.wake_workers("index_file")
 
 
 def points_from_rows(
@@ -323,7 +335,7 @@ def index_files(core: Core, files: list[FileKey]) -> None:
         by_store.setdefault(store_id, []).append(file_id)
     for store_id, file_ids in by_store.items():
         _index_store_files(core, store_id, list(dict.fromkeys(file_ids)))
-    core.wake_workers()
+    core.wake_workers(*INDEX_JOBS)  # a re-encoding it queued
 
 
 def _index_store_files(core: Core, store_id: str, file_ids: list[str]) -> None:
@@ -422,14 +434,10 @@ def _chunk_rows(s: Session, store_id: str, file_ids: list[str]) -> dict[str, tup
     return {file_id: found.get(file_id, (0, 0)) for file_id in file_ids}
 
 
-def _delete_rows(s: Session, store_id: str, file_id: str) -> None:
-    s.execute(delete(ChunkRow).where(ChunkRow.vector_store_id == store_id, ChunkRow.file_id == file_id))
-
-
 def _discard(s: Session, store: VectorStore, row: VectorStoreFile, reason: str) -> None:
     """Take a file's chunk rows and bytes out (the caller holds the store's lock)."""
     record_change(s, store, -row.usage_bytes, reason)
-    _delete_rows(s, row.vector_store_id, row.file_id)
+    s.execute(delete(ChunkRow).where(ChunkRow.vector_store_id == row.vector_store_id, ChunkRow.file_id == row.file_id))
     row.usage_bytes, row.chunk_count = 0, 0
 
 

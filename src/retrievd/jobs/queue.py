@@ -51,7 +51,8 @@ class JobQueue:
                 .returning(Job.id)
             )
             mine = set(claimed.scalars())
-            return [job for job_id in job_ids if job_id in mine and (job := s.get(Job, job_id)) is not None]
+            jobs = {job.id: job for job in s.scalars(select(Job).where(Job.id.in_(mine)))} if mine else {}
+            return [jobs[job_id] for job_id in job_ids if job_id in jobs]
 
     def heartbeat(self, job_ids: list[int], worker_id: str) -> None:
         with self.db.session() as s:
