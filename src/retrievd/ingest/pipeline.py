@@ -365,9 +365,13 @@ def _index_store_files(core: Core, store_id: str, file_ids: list[str]) -> None:
                 core.index.delete_file(store_id, file_id)
             return
         now_rows = _chunk_rows(s, store_id, list(seen))
+        rows = _store_rows(s, [(store_id, f) for f in file_ids])
         allowance = Allowance(s, store.project_id)
         added = [
-            _complete(core, s, store, f, seen.get(f), now_rows.get(f), len(points.get(f, ())), avg_len, allowance)
+            _complete(
+                core, s, store, f, rows.get((store_id, f)), seen.get(f), now_rows.get(f), len(points.get(f, ())),
+                avg_len, allowance,
+            )
             for f in file_ids
         ]
         record_changes(s, store, added, "file_indexed")
@@ -378,18 +382,18 @@ def _complete(
     s: Session,
     store: VectorStore,
     file_id: str,
+    row: VectorStoreFile | None,
     rows_seen: tuple[int, int] | None,
     rows_now: tuple[int, int] | None,
     indexed: int,
     avg_len: float,
     allowance: Allowance,
 ) -> int:
-    """Mark an indexed file `completed` with its bytes counted (the caller holds the store's lock),
-    unless it changed meanwhile: its chunk rows (count, bytes) were `rows_seen` when its points were
-    made and are `rows_now`, `indexed` points were written. `rows_seen` None: not to be indexed.
-    Returns the bytes the store gains, for the caller to record with the group's."""
+    """Mark an indexed file (its store `row`, None if removed) `completed` with its bytes counted
+    (the caller holds the store's lock), unless it changed meanwhile: its chunk rows (count, bytes)
+    were `rows_seen` when its points were made and are `rows_now`, `indexed` points were written.
+    `rows_seen` None: not to be indexed. Returns the bytes the store gains, for the caller to record with the group's."""
     store_id = store.id
-    row = s.get(VectorStoreFile, (store_id, file_id))
     if rows_seen is None or row is None or row.status != "in_progress":
         # Removed, cancelled or expired meanwhile: nothing of this file stays. (A removal took
         # its rows and bytes already; `completed` was this job's earlier run; `in_progress`
