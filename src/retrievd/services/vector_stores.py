@@ -135,7 +135,6 @@ class VectorStoreService:
     # --- stores -----------------------------------------------------------------------------------
 
     def create(self, project_id: str, req: schemas.CreateVectorStoreRequest) -> schemas.VectorStoreObject:
-        chunking = self._chunking(req.chunking_strategy) if req.file_ids else None
         with self.core.db.session() as s:
             t = now()
             row = VectorStore(
@@ -153,13 +152,13 @@ class VectorStoreService:
             s.add(row)
             s.flush()
             if req.file_ids:
+                chunking = self._chunking(req.chunking_strategy)
                 self._require_files(s, project_id, req.file_ids, "file_ids")
                 check_quota(s, project_id, 1)
                 self._check_capacity(s, row.id, req.file_ids, "file_ids")
-            for file_id in req.file_ids or []:
-                self._attach(s, project_id, row.id, file_id, chunking, None, None)  # type: ignore[arg-type]
+                self._attach(s, project_id, row.id, [(f, chunking, None) for f in req.file_ids], None)
             result = self.store_object(s, row)
-        self.core.wake_workers()
+        self.core.wake_workers("ingest_file")
         return result
 
     def get(self, project_id: str, store_id: str) -> schemas.VectorStoreObject:
@@ -235,22 +234,29 @@ class VectorStoreService:
         s: Session,
         project_id: str,
         store_id: str,
-        file_id: str,
-        chunking: tuple[int, int],
-        attributes: dict[str, Any] | None,
+        files: Sequence[tuple[str, tuple[int, int], dict[str, Any] | None]],
         batch_id: str | None,
-    ) -> VectorStoreFile:
-        row = s.get(VectorStoreFile, (store_id, file_id))
-        if row is None:
-            row = VectorStoreFile(vector_store_id=store_id, file_id=file_id, project_id=project_id, created_at=now())
-            s.add(row)
-        row.status = "in_progress"
-        row.last_error = None
-        row.batch_id = batch_id
-        row.max_chunk_size_tokens, row.chunk_overlap_tokens = chunking
-        row.attributes = attributes or {}
-        s.add(Job(kind="ingest_file", project_id=project_id, vector_store_id=store_id, file_id=file_id))
-        return row
+    ) -> list[VectorStoreFile]:
+        """Put the (file id, chunking, attributes) in the store, or back in it anew, each with its
+        ingestion job; the rows of files already there are read in one query."""
+        existing = select(VectorStoreFile).where(
+            VectorStoreFile.vector_store_id == store_id, VectorStoreFile.file_id.in_({f for f, _, _ in files})
+        )
+        rows = {row.file_id: row for row in s.scalars(existing)}
+        attached = []
+        for file_id, chunking, attributes in files:
+            row = rows.get(file_id)
+            if row is None:
+                row = VectorStoreFile(vector_store_id=store_id, file_id=file_id, project_id=project_id, created_at=now())
+                s.add(row)
+            row.status = "in_progress"
+            row.last_error = None
+            row.batch_id = batch_id
+            row.max_chunk_size_tokens, row.chunk_overlap_tokens = chunking
+            row.attributes = attributes or {}
+            s.add(Job(kind="ingest_file", project_id=project_id, vector_store_id=store_id, file_id=file_id))
+            attached.append(row)
+        return attached
 
     def add_file(self, project_id: str, store_id: str, req: schemas.CreateVectorStoreFileRequest) -> schemas.VectorStoreFileObject:
         chunking = self._chunking(req.chunking_strategy)
@@ -260,11 +266,11 @@ class VectorStoreService:
             self._require_files(s, project_id, [req.file_id], "file_id")
             check_quota(s, project_id, 1)
             self._check_capacity(s, store_id, [req.file_id], "file_id")
-            row = self._attach(s, project_id, store_id, req.file_id, chunking, req.attributes, None)
+            (row,) = self._attach(s, project_id, store_id, [(req.file_id, chunking, req.attributes)], None)
             mark_active(store)
             s.flush()
             result = self.file_object(row)
-        self.core.wake_workers()
+        self.core.wake_workers("ingest_file")
         return result
 
     @staticmethod
@@ -387,12 +393,12 @@ class VectorStoreService:
             batch = FileBatch(id=new_id("vsfb_"), project_id=project_id, vector_store_id=store_id, created_at=now())
             s.add(batch)
             s.flush()
-            for file_id, strategy, attributes in items:
-                self._attach(s, project_id, store_id, file_id, chunkings[id(strategy)], attributes, batch.id)
+            attached = [(file_id, chunkings[id(strategy)], attributes) for file_id, strategy, attributes in items]
+            self._attach(s, project_id, store_id, attached, batch.id)
             mark_active(store)
             s.flush()
             result = self.batch_object(s, batch)
-        self.core.wake_workers()
+        self.core.wake_workers("ingest_file")
         return result
 
     def _batch(self, s: Session, project_id: str, store_id: str, batch_id: str) -> FileBatch:
