@@ -189,6 +189,15 @@ def test_deleting_a_file_removes_it_from_every_store(client) -> None:  # type: i
         client.files.retrieve(f.id)
 
 
+def test_a_store_created_with_a_file_named_twice_holds_it_once(client) -> None:  # type: ignore[no-untyped-def]
+    f = client.files.create(file=("ibex.txt", b"Ibexes climb dam walls for salt."), purpose="assistants")
+    store = client.vector_stores.create(name="twice", file_ids=[f.id, f.id])
+    wait_for_store(client, store.id)
+    store = client.vector_stores.retrieve(store.id)
+    assert store.file_counts.total == store.file_counts.completed == 1
+    assert [hit.file_id for hit in client.vector_stores.search(store.id, query="ibex salt").data] == [f.id]
+
+
 def test_deleting_a_store_file_and_a_store(client) -> None:  # type: ignore[no-untyped-def]
     f = client.files.create(file=("llama.txt", b"Llamas are sturdy pack animals of the Andes."), purpose="assistants")
     store = client.vector_stores.create(name="tmp")

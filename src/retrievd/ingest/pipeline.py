@@ -392,7 +392,8 @@ def _complete(
     """Mark an indexed file (its store `row`, None if removed) `completed` with its bytes counted
     (the caller holds the store's lock), unless it changed meanwhile: its chunk rows (count, bytes)
     were `rows_seen` when its points were made and are `rows_now`, `indexed` points were written.
-    `rows_seen` None: not to be indexed. Returns the bytes the store gains, for the caller to record with the group's."""
+    `rows_seen` None: not to be indexed. Returns the bytes the store gains, for the caller to
+    record with the group's."""
     store_id = store.id
     if rows_seen is None or row is None or row.status != "in_progress":
         # Removed, cancelled or expired meanwhile: nothing of this file stays. (A removal took

@@ -247,7 +247,9 @@ class VectorStoreService:
         for file_id, chunking, attributes in files:
             row = rows.get(file_id)
             if row is None:
-                row = VectorStoreFile(vector_store_id=store_id, file_id=file_id, project_id=project_id, created_at=now())
+                row = rows[file_id] = VectorStoreFile(
+                    vector_store_id=store_id, file_id=file_id, project_id=project_id, created_at=now()
+                )
                 s.add(row)
             row.status = "in_progress"
             row.last_error = None
