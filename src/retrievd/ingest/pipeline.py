@@ -268,9 +268,8 @@ def write_chunks(core: Core, files: list[tuple[str, File, list[Chunk]]]) -> None
             jobs.append({"kind": "index_file", "project_id": row.project_id, "vector_store_id": store_id, "file_id": file.id})
         for store_id, file_ids in replaced.items():
             s.execute(delete(ChunkRow).where(ChunkRow.vector_store_id == store_id, ChunkRow.file_id.in_(file_ids)))
-        if values:
+        if jobs:  # every file here has chunks: the parse step failed those without
             s.execute(insert(ChunkRow), values)
-        if jobs:
             s.execute(insert(Job), jobs)
     core.wake_workers("index_file")
 
